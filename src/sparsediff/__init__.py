@@ -1,0 +1,21 @@
+"""sparsediff: sparse Jacobians and Hessians for PyTensor graphs.
+
+Detect the sparsity pattern of a graph, color it, and compute the whole Jacobian
+(or Hessian) with as many JVPs/VJPs as there are colors, as a sparse matrix.
+"""
+
+__version__ = "0.1.0"
+
+from sparsediff.sparsity import (
+    SparsityWarning,
+    hessian_sparsity,
+    jacobian_sparsity,
+    register_sparsity_rule,
+)
+
+__all__ = [
+    "SparsityWarning",
+    "hessian_sparsity",
+    "jacobian_sparsity",
+    "register_sparsity_rule",
+]

@@ -1,0 +1,272 @@
+"""Stage 1: walk a PyTensor graph once and propagate boolean CSR patterns through its Ops.
+
+The graph is first made concrete: ``wrt`` is replaced by variables of its static type,
+gradient-blocking Ops (``zero_grad``, ``disconnected_grad``, ``consider_constant``) become
+fresh independent inputs (they stop dependence exactly where ``pytensor.grad`` would),
+``OpFromGraph`` nodes without gradient overrides are inlined, and the result is
+canonicalized so that shapes and indices fold to constants.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.builders import OpFromGraph
+from pytensor.gradient import DisconnectedGrad, ZeroGrad
+from pytensor.graph.basic import Apply, Variable
+from pytensor.graph.fg import FunctionGraph
+from pytensor.graph.replace import clone_replace
+from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
+from pytensor.graph.rewriting.utils import rewrite_graph
+from pytensor.graph.traversal import ancestors
+from pytensor.tensor.type import TensorType
+from scipy import sparse as sp
+
+from sparsediff.sparsity import pattern as pat
+from sparsediff.sparsity import rules as _rules  # noqa: F401  (registers the built-in rules)
+from sparsediff.sparsity.registry import NotConcrete, RuleContext, find_rule
+
+#: Largest pattern (in stored entries) a conservative dense fallback may create.
+MAX_FALLBACK_NNZ = 200_000_000
+
+
+def _as_wrt_list(wrt) -> tuple[list[Variable], bool]:
+    if isinstance(wrt, list | tuple):
+        if len(wrt) == 0:
+            raise ValueError("wrt is an empty list: give at least one variable")
+        return [pt.as_tensor_variable(w) for w in wrt], True
+    return [pt.as_tensor_variable(wrt)], False
+
+
+def check_wrt(wrt: Variable) -> tuple[int, ...]:
+    """The static shape of ``wrt``, or a clear error saying how to give one."""
+    if not isinstance(wrt.type, TensorType):
+        raise TypeError(f"wrt must be a dense tensor variable, got {wrt} of type {wrt.type}")
+    if wrt.dtype not in pt.type.continuous_dtypes:
+        raise TypeError(
+            f"wrt {wrt} has dtype {wrt.dtype}: derivatives are only defined with respect to "
+            "floating-point variables"
+        )
+    shape = wrt.type.shape
+    if any(s is None for s in shape):
+        name = wrt.name or "x"
+        example = f'pt.tensor("{name}", shape={tuple(3 if s is None else s for s in shape)})'
+        raise ValueError(
+            f"wrt {wrt} has no static shape (type {wrt.type}). sparsediff needs the size of "
+            f"every input it differentiates with respect to; create it with a static shape, "
+            f"e.g. {example}, or use pt.specify_shape on a fresh variable."
+        )
+    return tuple(int(s) for s in shape)
+
+
+@node_rewriter([OpFromGraph])
+def _inline_plain_ofg(fgraph, node):
+    """Inline OpFromGraph nodes whose gradient is their inner graph's (pad, softmax, einsum...)."""
+    op = node.op
+    if op.pullback_overrides is not None or op.pushforward_overrides is not None:
+        return False
+    frozen = op._frozen_fgraph
+    return frozen.bind(dict(zip(frozen.inputs, node.inputs, strict=True)))
+
+
+def prepare_graph(
+    expressions: Sequence[Variable],
+    wrt: Sequence[Variable],
+    consider_constant: Sequence[Variable] = (),
+) -> tuple[FunctionGraph, list[Variable]]:
+    """A canonical, concrete copy of the graph; returns it and the fresh ``wrt`` variables."""
+    fresh_wrt = [w.type.clone(shape=check_wrt(w))() for w in wrt]
+    for fresh, w in zip(fresh_wrt, wrt, strict=True):
+        fresh.name = w.name
+    outputs = clone_replace(list(expressions), dict(zip(wrt, fresh_wrt, strict=True)))
+    others = [v for v in ancestors(outputs) if v.owner is None and v not in fresh_wrt]
+    fgraph = FunctionGraph(inputs=[*fresh_wrt, *others], outputs=outputs, clone=False)
+    dfs_rewriter(_inline_plain_ofg).rewrite(fgraph)
+
+    # Cut dependence where pytensor.grad would: the variable becomes an independent input.
+    cut = set()
+    for node in fgraph.toposort():
+        if isinstance(node.op, ZeroGrad | DisconnectedGrad):
+            cut.add(node.outputs[0])
+    constants = set(consider_constant)
+    cut.update(v for v in fgraph.variables if v in constants)
+    for var in cut:
+        if var in fresh_wrt:
+            continue
+        stand_in = var.type()
+        stand_in.name = var.name
+        fgraph.add_input(stand_in)
+        fgraph.replace(var, stand_in, import_missing=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
+    return fgraph, fresh_wrt
+
+
+def _fallback(node: Apply, input_patterns, ctx: RuleContext, reason: str):
+    """Dense blocks where ``connection_pattern`` connects: every output element depends on
+    every entry any connected input depends on."""
+    ctx.warn(
+        f"sparsediff has no exact sparsity rule for {node.op} ({reason}); assuming every output "
+        "element depends on every input element. Register one with "
+        f"@sparsediff.register_sparsity_rule({type(node.op).__name__}) to get an exact pattern."
+    )
+    try:
+        connection = node.op.connection_pattern(node)
+    except Exception:
+        connection = [[True] * len(node.outputs) for _ in node.inputs]
+    outputs = []
+    for j, out in enumerate(node.outputs):
+        present = [p for i, p in enumerate(input_patterns) if p is not None and connection[i][j]]
+        if not present or not _differentiable(out):
+            outputs.append(None)
+            continue
+        cols = np.unique(np.concatenate([p.indices for p in present]))
+        size = ctx.size(out)
+        if size * cols.size > MAX_FALLBACK_NNZ:
+            raise MemoryError(
+                f"the conservative pattern of {node.op} would hold {size * cols.size:,} entries; "
+                "register an exact sparsity rule for this Op"
+            )
+        indices = np.tile(cols, size)
+        indptr = np.arange(size + 1, dtype=np.int64) * cols.size
+        outputs.append(
+            sp.csr_array((np.ones(indices.size, bool), indices, indptr), shape=(size, ctx.n_wrt))
+        )
+    return outputs
+
+
+def _differentiable(var: Variable) -> bool:
+    dtype = getattr(var.type, "dtype", None)
+    return dtype in pt.type.continuous_dtypes
+
+
+def propagate(
+    fgraph: FunctionGraph,
+    seeds: dict[Variable, pat.Pattern],
+    n_wrt: int,
+) -> dict[Variable, pat.Pattern | None]:
+    """Patterns of every variable of ``fgraph``, given the patterns of some of its inputs."""
+    patterns: dict[Variable, pat.Pattern | None] = dict(seeds)
+    ctx = RuleContext(n_wrt=n_wrt, propagate=propagate)
+    for node in fgraph.toposort():
+        input_patterns = [patterns.get(v) for v in node.inputs]
+        if all(p is None for p in input_patterns):
+            continue
+        rule = find_rule(node.op)
+        if rule is None:
+            outputs = _fallback(node, input_patterns, ctx, "no rule is registered")
+        else:
+            try:
+                outputs = rule(node.op, node, input_patterns, ctx)
+            except NotConcrete as exc:
+                outputs = _fallback(node, input_patterns, ctx, str(exc))
+        for out, p in zip(node.outputs, outputs, strict=True):
+            if p is None or not _differentiable(out) or p.nnz == 0:
+                patterns[out] = None
+                continue
+            size = ctx.size(out)
+            if p.shape != (size, n_wrt):
+                raise AssertionError(
+                    f"sparsity rule of {node.op} returned shape {p.shape}, expected {(size, n_wrt)}"
+                )
+            patterns[out] = p
+    return patterns
+
+
+def _wrt_seeds(fresh_wrt: Sequence[Variable]) -> tuple[dict[Variable, pat.Pattern], list[int]]:
+    sizes = [int(np.prod(w.type.shape, dtype=np.int64)) for w in fresh_wrt]
+    n_wrt = int(sum(sizes))
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    seeds = {}
+    for w, size, offset in zip(fresh_wrt, sizes, offsets, strict=False):
+        eye = pat.identity(size)
+        seeds[w] = sp.csr_array((eye.data, eye.indices + offset, eye.indptr), shape=(size, n_wrt))
+    return seeds, list(offsets)
+
+
+def jacobian_sparsity(
+    expression: Variable,
+    wrt: Variable | Sequence[Variable],
+    *,
+    consider_constant: Sequence[Variable] = (),
+) -> sp.csr_array | list[sp.csr_array]:
+    """The global sparsity pattern of the Jacobian of ``expression`` with respect to ``wrt``.
+
+    Returns a boolean ``scipy.sparse.csr_array`` of shape ``(expression.size, wrt.size)``
+    (rows in C order of ``expression.ravel()``), or a list of them when ``wrt`` is a list.
+    The pattern holds for every value of the inputs: it may over-approximate, it never
+    misses a nonzero. Other inputs of the graph are unknown values, not constants.
+    """
+    expression = pt.as_tensor_variable(expression)
+    wrt_list, as_list = _as_wrt_list(wrt)
+    fgraph, fresh_wrt = prepare_graph([expression], wrt_list, consider_constant)
+    seeds, offsets = _wrt_seeds(fresh_wrt)
+    n_wrt = offsets[-1]
+    out = fgraph.outputs[0]
+    patterns = propagate(fgraph, seeds, n_wrt)
+    ctx = RuleContext(n_wrt=n_wrt)
+    try:
+        n_rows = ctx.size(out)
+    except NotConcrete:
+        raise ValueError(
+            f"the shape of the expression {expression} could not be determined from the static "
+            "shapes of its inputs; give the other inputs static shapes too"
+        ) from None
+    full = patterns.get(out)
+    if full is None:
+        full = pat.empty(n_rows, n_wrt)
+    full = pat.as_pattern(full)
+    blocks = [full[:, offsets[k] : offsets[k + 1]] for k in range(len(fresh_wrt))]
+    blocks = [sp.csr_array(b, dtype=bool) for b in blocks]
+    for b in blocks:
+        b.sort_indices()
+    return blocks if as_list else blocks[0]
+
+
+def hessian_sparsity(
+    cost: Variable,
+    wrt: Variable | Sequence[Variable],
+    *,
+    consider_constant: Sequence[Variable] = (),
+) -> sp.csr_array | list[list[sp.csr_array]]:
+    """The symmetric sparsity pattern of the Hessian of a scalar ``cost``.
+
+    Computed as the Jacobian pattern of the symbolic gradient, symmetrized. For a list of
+    ``wrt`` the result is the list of lists of blocks ``H[i][j]``, like ``pt.hessian``.
+    """
+    cost = pt.as_tensor_variable(cost)
+    if cost.type.ndim != 0:
+        raise ValueError(
+            f"hessian_sparsity needs a scalar cost, got {cost} with {cost.type.ndim} dimensions; "
+            "reduce it (e.g. with .sum()) or use jacobian_sparsity of its gradient"
+        )
+    wrt_list, as_list = _as_wrt_list(wrt)
+    for w in wrt_list:
+        check_wrt(w)
+    grads = pytensor.grad(
+        cost,
+        wrt_list,
+        consider_constant=list(consider_constant) or None,
+        disconnected_inputs="ignore",
+    )
+    gradient = pt.concatenate([g.ravel() for g in grads]) if len(grads) > 1 else grads[0].ravel()
+    blocks = jacobian_sparsity(gradient, wrt_list)
+    full = pat.as_pattern(sp.hstack(blocks, format="csr"))
+    full = pat.as_pattern(full + full.T)
+    if not as_list:
+        return full
+    sizes = [int(np.prod(w.type.shape, dtype=np.int64)) for w in wrt_list]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    return [
+        [
+            pat.as_pattern(full[offsets[i] : offsets[i + 1], offsets[j] : offsets[j + 1]])
+            for j in range(len(sizes))
+        ]
+        for i in range(len(sizes))
+    ]

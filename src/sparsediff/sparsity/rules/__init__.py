@@ -1,0 +1,10 @@
+"""Built-in sparsity rules, one module per Op family; importing this registers them all."""
+
+from sparsediff.sparsity.rules import (  # noqa: F401
+    elemwise,
+    indexing,
+    products,
+    reduce,
+    scalar,
+    structure,
+)

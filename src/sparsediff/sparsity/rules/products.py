@@ -1,0 +1,152 @@
+"""Matrix products and batched (Blockwise) Ops.
+
+``dot(A, B)[i, j] = sum_l A[i, l] B[l, j]`` couples ``(i, j)`` to ``B[l, j]`` wherever
+``A[i, l]`` can be nonzero and to ``A[i, l]`` wherever ``B[l, j]`` can be. For a constant
+operand (dense or ``scipy.sparse``) "can be nonzero" is its actual structure, which is what
+makes products with constant stencil or incidence matrices exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from pytensor.graph.basic import Constant
+from pytensor.sparse.math import Dot as SparseDot
+from pytensor.sparse.math import StructuredDot, TrueDot
+from pytensor.tensor.blockwise import Blockwise
+from pytensor.tensor.math import Dot
+
+from sparsediff.sparsity import pattern as pat
+from sparsediff.sparsity.registry import RuleContext, find_rule, register_sparsity_rule
+
+#: Largest number of batch elements for which a Blockwise Op is analysed element by element.
+MAX_LOOPED_BATCH = 256
+
+
+def value_structure(var, ctx: RuleContext, shape: tuple[int, int]) -> sp.csr_array:
+    """Where a 2-D operand can be nonzero: its structure if constant, else everywhere."""
+    if isinstance(var, Constant):
+        data = var.data
+        if sp.issparse(data):
+            return pat.as_pattern(sp.csr_array(data).reshape(shape))
+        return pat.as_pattern(np.asarray(data).reshape(shape) != 0)
+    return sp.csr_array(np.ones(shape, dtype=bool))
+
+
+def _as_matrix_shape(shape: tuple[int, ...], is_left: bool) -> tuple[int, int]:
+    if len(shape) == 2:
+        return shape
+    if len(shape) == 1:
+        return (1, shape[0]) if is_left else (shape[0], 1)
+    return (1, 1)
+
+
+def product_pattern(a_pattern, b_pattern, a_struct, b_struct) -> pat.Pattern | None:
+    """Pattern of ``A @ B`` (row-major (m, n)) from operand patterns and value structures."""
+    m, _k = a_struct.shape
+    n = b_struct.shape[1]
+    parts = []
+    if b_pattern is not None:  # out (i, j) <- B (l, j) for A[i, l] != 0
+        selection = sp.kron(a_struct, sp.eye_array(n, dtype=bool), format="csr")
+        parts.append(pat.combine_rows(selection, b_pattern))
+    if a_pattern is not None:  # out (i, j) <- A (i, l) for B[l, j] != 0
+        selection = sp.kron(sp.eye_array(m, dtype=bool), b_struct.T, format="csr")
+        parts.append(pat.combine_rows(selection, a_pattern))
+    return pat.union(parts)
+
+
+@register_sparsity_rule(Dot)
+@register_sparsity_rule(StructuredDot)
+@register_sparsity_rule(TrueDot)
+@register_sparsity_rule(SparseDot)
+def dot_rule(op, node, input_patterns, ctx: RuleContext):
+    a, b = node.inputs
+    a_shape = _as_matrix_shape(ctx.shape(a), is_left=True)
+    b_shape = _as_matrix_shape(ctx.shape(b), is_left=False)
+    a_struct = value_structure(a, ctx, a_shape)
+    b_struct = value_structure(b, ctx, b_shape)
+    return [product_pattern(input_patterns[0], input_patterns[1], a_struct, b_struct)]
+
+
+def _batch_reduce(p: pat.Pattern, n_batch: int, core_size: int) -> pat.Pattern:
+    """Row b: the union of the rows of batch element b's core block."""
+    rows = np.repeat(np.arange(n_batch, dtype=np.int64), core_size)
+    selection = pat.selection_matrix(
+        rows, np.arange(n_batch * core_size), (n_batch, n_batch * core_size)
+    )
+    return pat.combine_rows(selection, p)
+
+
+@register_sparsity_rule(Blockwise)
+def blockwise_rule(op: Blockwise, node, input_patterns, ctx: RuleContext):
+    """Independent batch elements; within one, the core Op's rule if it has one (looped over
+    a moderate batch), otherwise dense blocks where the core connects (exact for generic
+    linear algebra such as solve, cholesky or det)."""
+    batch_ndim = op.batch_ndim(node)
+    out_shapes = [ctx.shape(o) for o in node.outputs]
+    batch_shape = out_shapes[0][:batch_ndim]
+    n_batch = int(np.prod(batch_shape, dtype=np.int64))
+    core_rule = find_rule(op.core_op)
+    if core_rule is not None and n_batch <= MAX_LOOPED_BATCH:
+        looped = _looped_blockwise(op, node, input_patterns, ctx, core_rule, batch_shape)
+        if looped is not None:
+            return looped
+    try:
+        connection = op.connection_pattern(node)
+    except Exception:
+        connection = [[True] * len(node.outputs) for _ in node.inputs]
+    reduced = {}
+    for i, (var, p) in enumerate(zip(node.inputs, input_patterns, strict=True)):
+        if p is None:
+            continue
+        in_shape = ctx.shape(var)
+        in_batch = in_shape[:batch_ndim]
+        n_in_batch = int(np.prod(in_batch, dtype=np.int64))
+        core = int(np.prod(in_shape[batch_ndim:], dtype=np.int64))
+        per_batch = _batch_reduce(p, n_in_batch, core)
+        index = np.arange(n_in_batch, dtype=np.int64).reshape(in_batch)
+        reduced[i] = (per_batch, np.broadcast_to(index, batch_shape).ravel())
+    outputs = []
+    for j, out_shape in enumerate(out_shapes):
+        core = int(np.prod(out_shape[batch_ndim:], dtype=np.int64))
+        parts = [
+            pat.gather_rows(per_batch, np.repeat(source, core))
+            for i, (per_batch, source) in reduced.items()
+            if connection[i][j]
+        ]
+        outputs.append(pat.union(parts))
+    return outputs
+
+
+def _looped_blockwise(op, node, input_patterns, ctx, core_rule, batch_shape):
+    batch_ndim = len(batch_shape)
+    core_inputs, sources, core_sizes = [], [], []
+    for var in node.inputs:
+        in_shape = ctx.shape(var)
+        in_batch = in_shape[:batch_ndim]
+        index = np.arange(int(np.prod(in_batch, dtype=np.int64)), dtype=np.int64).reshape(in_batch)
+        sources.append(np.broadcast_to(index, batch_shape).ravel())
+        core_sizes.append(int(np.prod(in_shape[batch_ndim:], dtype=np.int64)))
+        core_inputs.append((var, in_shape[batch_ndim:]))
+    per_output: list[list] = [[] for _ in node.outputs]
+    for b in range(int(np.prod(batch_shape, dtype=np.int64))):
+        variables, patterns = [], []
+        for (var, core_shape), src, core, p in zip(
+            core_inputs, sources, core_sizes, input_patterns, strict=True
+        ):
+            start = int(src[b]) * core
+            if isinstance(var, Constant):
+                data = np.asarray(var.data).reshape(-1, *core_shape)
+                data = data[int(src[b]) if data.shape[0] > 1 else 0]
+                variables.append(Constant(var.type.clone(shape=core_shape), data))
+            else:
+                variables.append(var.type.clone(shape=core_shape)())
+            patterns.append(None if p is None else p[start : start + core])
+        try:
+            core_node = op.core_op.make_node(*variables)
+        except Exception:
+            return None
+        outs = core_rule(op.core_op, core_node, patterns, ctx)
+        for j, (o, p) in enumerate(zip(core_node.outputs, outs, strict=True)):
+            per_output[j].append(p if p is not None else pat.empty(ctx.size(o), ctx.n_wrt))
+    return [pat.stack(blocks, [b.shape[0] for b in blocks], ctx.n_wrt) for blocks in per_output]

@@ -1,0 +1,353 @@
+"""Graphs that exercise every sparsity rule, with what their pattern must be.
+
+Each case returns ``(expression, wrt_list, all_inputs)``. ``exact=True`` means the detected
+pattern must equal the union of the dense Jacobian's nonzeros at random points (no extra
+entries); ``exact=False`` allows a documented over-approximation (value-dependent Ops).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor.scalar as ps
+import pytensor.sparse as psp
+import pytensor.tensor as pt
+import scipy.sparse as sp
+from pytensor.gradient import disconnected_grad, zero_grad
+from pytensor.tensor.elemwise import Elemwise
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    build: Callable
+    exact: bool = True
+    reference: Callable | None = None  # same function without Ops PyTensor cannot differentiate
+
+
+CASES: list[Case] = []
+
+
+def case(exact: bool = True, reference: Callable | None = None):
+    def register(fn):
+        CASES.append(Case(fn.__name__, fn, exact, reference))
+        return fn
+
+    return register
+
+
+def vec(name="x", n=6):
+    return pt.vector(name, shape=(n,))
+
+
+@case()
+def fd1d_concat():
+    x = vec()
+    xp = pt.concatenate([[0.0], x, [0.0]])
+    return xp[:-2] - 2 * x + xp[2:] - 0.1 * (pt.exp(x) + x**3), [x], [x]
+
+
+@case()
+def fd1d_pad():
+    x = vec()
+    xp = pt.pad(x, 1)
+    return xp[:-2] - 2 * xp[1:-1] + xp[2:] + pt.sin(x), [x], [x]
+
+
+@case()
+def bratu2d_set_subtensor():
+    x = vec(n=12)
+    u = x.reshape((3, 4))
+    up = pt.zeros((5, 6))
+    up = pt.set_subtensor(up[1:-1, 1:-1], u)
+    lap = 4 * u - up[:-2, 1:-1] - up[2:, 1:-1] - up[1:-1, :-2] - up[1:-1, 2:]
+    return lap - 0.3 * pt.exp(u), [x], [x]
+
+
+@case()
+def broadcasting_row_col():
+    a = pt.matrix("a", shape=(3, 1))
+    b = pt.matrix("b", shape=(1, 4))
+    return a * b + pt.exp(a), [a, b], [a, b]
+
+
+@case()
+def broadcast_scalar_parameter():
+    x = vec()
+    p = pt.scalar("p")
+    return x * p + x.sum(), [x, p], [x, p]
+
+
+@case()
+def derivative_free_scalar_ops():
+    x = vec()
+    y = pt.floor(x) + pt.ceil(x) + pt.round(x) + pt.sign(x) + pt.trunc(x) + x // 0.7
+    z = pt.cast(x > 1.0, "float64") + pt.cast(pt.isnan(x), "float64") + pt.cast(x * 3, "int64")
+    return y + z + x[0], [x], [x]
+
+
+@case()
+def switch_uses_branches_not_condition():
+    x = vec()
+    y = vec("y")
+    return pt.switch(y > x, x**2, 2 * y[::-1]), [x, y], [x, y]
+
+
+@case()
+def switch_constant_condition():
+    x = vec()
+    cond = np.array([True, False, True, True, False, False])
+    return pt.switch(cond, x, x[::-1]), [x], [x]
+
+
+@case()
+def mul_constant_zeros():
+    x = vec()
+    c = np.array([1.0, 0.0, 2.0, 0.0, 3.0, 1.0])
+    return x * c + 0 * x[0], [x], [x]
+
+
+@case()
+def fill_second():
+    x = vec()
+    return pt.second(x, x[2]) + pt.fill(x[:3][::-1], x[5]).sum(), [x], [x]
+
+
+def _composite_unfused(x, y, c):
+    return pt.switch(c > 0.5, pt.exp(x), pt.floor(y)) + c
+
+
+@case(reference=_composite_unfused)
+def composite_scalar_op():
+    """Composite has no gradient in PyTensor: the reference is the same graph unfused."""
+    xs, ys, cs = ps.float64("xs"), ps.float64("ys"), ps.float64("cs")
+    comp = ps.Composite([xs, ys, cs], [ps.switch(ps.gt(cs, 0.5), ps.exp(xs), ps.floor(ys)) + cs])
+    x, y, c = vec(), vec("y"), vec("c")
+    return Elemwise(comp)(x, y, c), [x, y, c], [x, y, c]
+
+
+@case()
+def dimshuffle_transpose():
+    x = pt.matrix("x", shape=(2, 3))
+    return x.T[:, None, :] * 2 + x.T.sum(), [x], [x]
+
+
+@case()
+def reshape_and_specify_shape():
+    x = vec(n=12)
+    y = pt.specify_shape(x.reshape((3, 4)), (3, 4))
+    return y[1:] * y[:-1], [x], [x]
+
+
+@case()
+def subtensor_basic():
+    x = pt.matrix("x", shape=(4, 5))
+    return x[1:3, ::2] + x[0, 1] + x[-1, ::-2][:3], [x], [x]
+
+
+@case()
+def advanced_subtensor_int():
+    x = vec(n=8)
+    idx = np.array([3, 1, 1, 7, 0])
+    return x[idx] * x[idx[::-1]], [x], [x]
+
+
+@case()
+def advanced_subtensor_2d():
+    x = pt.matrix("x", shape=(4, 5))
+    return x[[0, 2, 3], [1, 1, 4]] + x[:, [4, 0]].sum(), [x], [x]
+
+
+@case()
+def advanced_subtensor_bool():
+    x = vec()
+    mask = np.array([True, False, True, False, False, True])
+    return x[mask] ** 2, [x], [x]
+
+
+@case()
+def inc_subtensor_basic():
+    x = vec()
+    y = vec("y", 3)
+    return pt.inc_subtensor(x[1:4], y**2) + pt.set_subtensor(x[::2], y), [x, y], [x, y]
+
+
+@case()
+def advanced_inc_with_duplicates():
+    x = vec()
+    y = vec("y", 4)
+    idx = np.array([0, 2, 2, 5])
+    return pt.inc_subtensor(x[idx], y) * pt.set_subtensor(x[idx[:2]], y[1:3]), [x, y], [x, y]
+
+
+@case()
+def advanced_inc_2d():
+    x = pt.matrix("x", shape=(3, 4))
+    y = vec("y", 2)
+    return (
+        pt.set_subtensor(x[[0, 2], [1, 3]], y) + pt.inc_subtensor(x[:, [0, 0]], x[:, [3, 2]]),
+        [x, y],
+        [x, y],
+    )
+
+
+@case()
+def join_split():
+    x = vec()
+    a, b, c = pt.split(x, [1, 2, 3])
+    return (
+        pt.concatenate([c, a * b[0], b[::-1]]) + pt.stack([x[0], x[5], x[2], x[3], x[1], x[4]]),
+        [x],
+        [x],
+    )
+
+
+@case()
+def join_axis1():
+    x = pt.matrix("x", shape=(2, 3))
+    return pt.concatenate([x, x[:, :1] ** 2], axis=1), [x], [x]
+
+
+@case()
+def make_vector_of_scalars():
+    x = vec()
+    return pt.stack([x[0] * x[1], x[3], pt.exp(x[5])]), [x], [x]
+
+
+@case()
+def alloc_broadcast():
+    x = vec(n=3)
+    return pt.alloc(x, 2, 3) * pt.arange(3) + pt.eye(3)[0] * x, [x], [x]
+
+
+@case()
+def reductions_sum_prod():
+    x = pt.matrix("x", shape=(3, 4))
+    return pt.concatenate([x.sum(axis=0), x.prod(axis=1), [x.sum()]]), [x], [x]
+
+
+@case(exact=False)
+def reductions_max_min():
+    x = pt.matrix("x", shape=(3, 4))
+    return pt.concatenate([x.max(axis=0), x.min(axis=1)]), [x], [x]
+
+
+@case()
+def reductions_all_any_cut():
+    x = vec()
+    return x * pt.cast(pt.all(x > 0), "float64") + pt.cast(pt.any(x > 1), "float64"), [x], [x]
+
+
+@case()
+def cumsum_cumprod():
+    x = pt.matrix("x", shape=(3, 4))
+    return (
+        pt.concatenate([pt.cumsum(x, axis=1).ravel(), pt.cumprod(x, axis=0).ravel(), pt.cumsum(x)]),
+        [x],
+        [x],
+    )
+
+
+@case()
+def dot_constant_matrix_with_zeros():
+    x = vec(n=5)
+    a = np.array([[1.0, 0, 0, 2, 0], [0, 0, 0, 0, 0], [0, 3, 0, 0, 1], [1, 1, 0, 0, 0]])
+    return pt.concatenate([pt.dot(a, x), pt.dot(x[:4], a)]), [x], [x]
+
+
+@case()
+def matmul_symbolic():
+    x = pt.matrix("x", shape=(3, 2))
+    w = pt.matrix("w", shape=(2, 4))
+    return x @ w, [x, w], [x, w]
+
+
+@case()
+def matmul_batched_constant():
+    x = pt.tensor3("x", shape=(2, 3, 2))
+    a = np.array([[[1.0, 0, 0], [0, 2, 0]], [[0, 0, 1], [1, 0, 1]]])
+    return pt.matmul(a, x), [x], [x]
+
+
+_SPARSE_A = np.array([[1.0, 0, 0, 2, 0], [0, 0, 0, 0, 0], [0, 3, 0, 0, 1]])
+
+
+def _sparse_product_dense(x):
+    return pt.dot(_SPARSE_A, x) + pt.dot(_SPARSE_A, x) ** 2
+
+
+@case(reference=_sparse_product_dense)
+def sparse_constant_product():
+    """The vectorized dense Jacobian fails on sparse graphs: the reference is dense."""
+    x = vec(n=5)
+    A = psp.as_sparse_variable(sp.csr_matrix(_SPARSE_A))
+    return psp.structured_dot(A, x[:, None]).ravel() + (A @ x) ** 2, [x], [x]
+
+
+@case()
+def blockwise_linalg_dense_core():
+    x = pt.tensor3("x", shape=(3, 2, 2))
+    b = pt.matrix("b", shape=(3, 2))
+    return (
+        pt.linalg.solve(x + 3 * pt.eye(2), b, b_ndim=1) + pt.linalg.det(x)[:, None],
+        [x, b],
+        [x, b],
+    )
+
+
+@case(exact=False)
+def sort_along_axis():
+    x = pt.matrix("x", shape=(2, 3))
+    return pt.sort(x, axis=1) + pt.sort(x, axis=0), [x], [x]
+
+
+@case()
+def ofg_softmax_kron_einsum():
+    x = vec(n=4)
+    m = x.reshape((2, 2))
+    return (
+        pt.concatenate(
+            [
+                pt.special.softmax(m, axis=1).ravel(),
+                pt.linalg.kron(m, np.eye(2)).ravel(),
+                pt.einsum("ij,jk->ik", m, m).ravel(),
+            ]
+        ),
+        [x],
+        [x],
+    )
+
+
+@case()
+def zero_and_disconnected_grad():
+    x = vec()
+    return zero_grad(x) * x + disconnected_grad(x[::-1]) ** 2 + x[::-1], [x], [x]
+
+
+@case()
+def several_wrt_and_parameter():
+    x = vec()
+    y = pt.matrix("y", shape=(2, 3))
+    p = pt.vector("p", shape=(3,))
+    return (x.reshape((2, 3)) * y[::-1] * p).sum(axis=0), [x, y], [x, y, p]
+
+
+@case()
+def rank0_expression():
+    x = vec()
+    return (x**2).sum(), [x], [x]
+
+
+@case()
+def rank3_expression():
+    x = vec(n=8)
+    return x.reshape((2, 2, 2)) * x[::-1].reshape((2, 2, 2)).transpose(2, 0, 1), [x], [x]
+
+
+@case()
+def intermediate_wrt():
+    x = vec()
+    y = pt.exp(x)
+    return y[1:] * x[:-1], [y], [x]
