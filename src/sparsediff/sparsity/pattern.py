@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -49,30 +50,83 @@ def as_pattern(matrix, shape: tuple[int, int] | None = None) -> Pattern:
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def _gather_rows_kernel(indptr, indices, rows):  # pragma: no cover - compiled
+    n = rows.size
+    new_indptr = np.zeros(n + 1, dtype=np.int64)
+    for k in range(n):
+        r = rows[k]
+        length = indptr[r + 1] - indptr[r] if r >= 0 else 0
+        new_indptr[k + 1] = new_indptr[k] + length
+    out = np.empty(new_indptr[n], dtype=indices.dtype)
+    for k in range(n):
+        r = rows[k]
+        if r >= 0:
+            start = indptr[r]
+            pos = new_indptr[k]
+            for q in range(indptr[r + 1] - start):
+                out[pos + q] = indices[start + q]
+    return new_indptr, out
+
+
+@numba.njit(cache=True, nogil=True)
+def _union_kernel(a_indptr, a_indices, b_indptr, b_indices):  # pragma: no cover - compiled
+    n = a_indptr.size - 1
+    new_indptr = np.zeros(n + 1, dtype=np.int64)
+    out = np.empty((a_indptr[n] - a_indptr[0]) + (b_indptr[n] - b_indptr[0]), dtype=np.int64)
+    pos = 0
+    for r in range(n):
+        i, i_end = a_indptr[r], a_indptr[r + 1]
+        j, j_end = b_indptr[r], b_indptr[r + 1]
+        while i < i_end and j < j_end:
+            a, b = a_indices[i], b_indices[j]
+            if a < b:
+                out[pos] = a
+                i += 1
+            elif b < a:
+                out[pos] = b
+                j += 1
+            else:
+                out[pos] = a
+                i += 1
+                j += 1
+            pos += 1
+        while i < i_end:
+            out[pos] = a_indices[i]
+            i += 1
+            pos += 1
+        while j < j_end:
+            out[pos] = b_indices[j]
+            j += 1
+            pos += 1
+        new_indptr[r + 1] = pos
+    return new_indptr, out[:pos]
+
+
+def _csr(indptr, indices, shape) -> Pattern:
+    return sp.csr_array((np.ones(indices.size, dtype=bool), indices, indptr), shape=shape)
+
+
 def gather_rows(pattern: Pattern, rows: np.ndarray) -> Pattern:
     """Rows ``pattern[rows[k]]`` for every k; a negative index gives an empty row.
 
     This is the rule of every Op that moves or copies elements (indexing, reshapes with
     broadcasting, concatenation): the output element k is a copy of input element rows[k].
+    Rows stay sorted, so the result is canonical.
     """
-    rows = np.asarray(rows, dtype=INDEX_DTYPE).ravel()
-    indptr = pattern.indptr.astype(INDEX_DTYPE, copy=False)
-    valid = rows >= 0
-    safe = np.where(valid, rows, 0)
-    starts = indptr[safe]
-    lengths = np.where(valid, indptr[safe + 1] - starts, 0)
-    new_indptr = np.zeros(rows.size + 1, dtype=INDEX_DTYPE)
-    np.cumsum(lengths, out=new_indptr[1:])
-    total = int(new_indptr[-1])
-    if total == 0:
-        return empty(rows.size, pattern.shape[1])
-    # Position p in the output reads pattern.indices[starts[row(p)] + (p - new_indptr[row(p)])].
-    shift = np.repeat(starts - new_indptr[:-1], lengths)
-    source = np.arange(total, dtype=INDEX_DTYPE) + shift
-    indices = pattern.indices[source]
-    return sp.csr_array(
-        (np.ones(total, dtype=bool), indices, new_indptr), shape=(rows.size, pattern.shape[1])
+    rows = np.ascontiguousarray(np.asarray(rows, dtype=INDEX_DTYPE).ravel())
+    canonical = _canonical(pattern)
+    indptr, indices = _gather_rows_kernel(
+        canonical.indptr.astype(INDEX_DTYPE, copy=False), canonical.indices, rows
     )
+    return _csr(indptr, indices, (rows.size, pattern.shape[1]))
+
+
+def _canonical(pattern: Pattern) -> Pattern:
+    if not pattern.has_canonical_format:
+        pattern = pattern.copy()
+        pattern.sum_duplicates()
+    return pattern
 
 
 def union(patterns: Sequence[Pattern | None]) -> Pattern | None:
@@ -80,9 +134,18 @@ def union(patterns: Sequence[Pattern | None]) -> Pattern | None:
     present = [p for p in patterns if p is not None]
     if not present:
         return None
-    out = present[0]
+    out = _canonical(present[0])
     for p in present[1:]:
-        out = out + p
+        if p is out:
+            continue
+        p = _canonical(p)
+        indptr, indices = _union_kernel(
+            out.indptr.astype(INDEX_DTYPE, copy=False),
+            out.indices.astype(INDEX_DTYPE, copy=False),
+            p.indptr.astype(INDEX_DTYPE, copy=False),
+            p.indices.astype(INDEX_DTYPE, copy=False),
+        )
+        out = _csr(indptr, indices, out.shape)
     return out
 
 
