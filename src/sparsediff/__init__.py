@@ -6,6 +6,8 @@ Detect the sparsity pattern of a graph, color it, and compute the whole Jacobian
 
 __version__ = "0.1.0"
 
+from sparsediff.hessian import HessianPlan, hessian, hessian_plan
+from sparsediff.jacobian import JacobianPlan, jacobian, jacobian_plan
 from sparsediff.sparsity import (
     SparsityWarning,
     hessian_sparsity,
@@ -14,8 +16,14 @@ from sparsediff.sparsity import (
 )
 
 __all__ = [
+    "HessianPlan",
+    "JacobianPlan",
     "SparsityWarning",
+    "hessian",
+    "hessian_plan",
     "hessian_sparsity",
+    "jacobian",
+    "jacobian_plan",
     "jacobian_sparsity",
     "register_sparsity_rule",
 ]

@@ -1,0 +1,285 @@
+"""Sparse Hessians: detect → star coloring → batched Hessian-vector products → symmetric gather.
+
+>>> H = sd.hessian(f, x)            # pytensor SparseVariable (CSR), symmetric, both triangles
+
+The Hessian pattern is symmetric; a *star* coloring of it lets every nonzero be read directly
+from ``B = H S`` (one HVP per color): ``H[i, j] = B[i, c(j)]`` or ``B[j, c(i)]``. The HVPs are
+built forward-over-reverse (``pushforward`` of the gradient) and reverse-over-reverse
+(``pullback`` of the gradient); with ``method="auto"`` both are folded and the one with less
+per-call work is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pytensor.tensor as pt
+import scipy.sparse as sp
+from pytensor.graph.basic import Variable
+from pytensor.tensor.variable import TensorVariable
+
+from sparsediff import backends as _backends  # noqa: F401  (JAX conversion of CSM)
+from sparsediff import compressed, decompress
+from sparsediff.decompress import ColoringError, Layout
+from sparsediff.jacobian import (
+    _call_color,
+    _check_with_coloring_module,
+    _coloring_colors,
+    _n_colors,
+    as_pattern,
+    as_wrt_list,
+    coloring_kind,
+)
+
+__all__ = ["DENSE_DENSITY", "DENSE_MAX_SIZE", "HessianPlan", "hessian", "hessian_plan"]
+
+Method = Literal["auto", "forward-over-reverse", "reverse-over-reverse"]
+_METHODS = ("auto", "forward-over-reverse", "reverse-over-reverse")
+
+#: With at most this many variables, ``hessian_plan`` computes the Hessian densely.
+DENSE_MAX_SIZE = 4
+#: At or above this density, ``hessian_plan`` computes the Hessian densely.
+DENSE_DENSITY = 0.5
+
+
+@dataclass(repr=False, eq=False)
+class HessianPlan:
+    """What :func:`hessian_plan` decided, and everything :meth:`build` needs.
+
+    ``pattern`` is the symmetric sparsity of the Hessian, ``coloring`` a star coloring (``None``
+    when ``dense``), ``n_colors`` the number of Hessian-vector products per evaluation.
+    ``method`` is the HVP construction; ``"auto"`` is resolved by :meth:`build` (see
+    ``method_used``).
+    """
+
+    cost: TensorVariable
+    wrt: TensorVariable
+    pattern: sp.csr_array
+    coloring: Any
+    n_colors: int
+    dense: bool
+    format: str
+    method: str
+    colors: np.ndarray
+    layout: Layout
+    positions: np.ndarray
+    fold: bool = True
+    lift: bool = True
+    method_used: str | None = None
+    costs: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.pattern.shape)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.pattern.nnz)
+
+    @property
+    def density(self) -> float:
+        n = self.shape[0]
+        return self.nnz / (n * n) if n else 0.0
+
+    @property
+    def lower_bound(self) -> int:
+        """Most nonzeros in a row: no coloring can use fewer colors."""
+        if self.nnz == 0:
+            return 0
+        return int(np.max(np.diff(self.pattern.indptr)))
+
+    def __repr__(self) -> str:
+        n = self.shape[0]
+        how = (
+            f"dense ({self.n_colors} identity seeds)"
+            if self.dense
+            else f"star, {self.n_colors} colors (lower bound {self.lower_bound})"
+        )
+        method = self.method_used or self.method
+        return (
+            f"HessianPlan({n}×{n}, nnz={self.nnz}, density={self.density:.3g}, {how}, "
+            f"method={method}, format={self.format})"
+        )
+
+    def compressed(self, method: str | None = None) -> Variable:
+        """``B`` of shape ``(n_colors, n)`` (row ``c`` is ``H @ seed_c``), folded when ``fold``."""
+        method = method or self.method
+        if method == "auto":
+            candidates, errors = {}, []
+            for m in ("forward-over-reverse", "reverse-over-reverse"):
+                try:
+                    candidates[m] = self.compressed(m)
+                except Exception as err:  # a method some Op does not support
+                    errors.append(f"{m}: {type(err).__name__}: {err}")
+            if not candidates:
+                raise NotImplementedError(
+                    "PyTensor cannot build Hessian-vector products of this graph; "
+                    + "; ".join(errors)
+                )
+            self.costs = {m: compressed.graph_cost([b]) for m, b in candidates.items()}
+            best = min(candidates, key=lambda m: (self.costs[m], m != "forward-over-reverse"))
+            self.method_used = best
+            return candidates[best]
+        seeds = compressed.seed_matrix(self.colors, self.n_colors, dtype=self.wrt.dtype)
+        out = compressed.compressed_hvp(self.cost, self.wrt, seeds, method=method)
+        if self.fold:
+            n = self.shape[0]
+            limit = max(compressed.DEFAULT_FOLD_LIMIT, 8 * max(self.n_colors, 1) * n)
+            (out,) = compressed.fold_constants([out], limit=limit)
+        self.method_used = method
+        return out
+
+    def build(self):
+        """The sparse Hessian as a ``pytensor.sparse`` variable (CSR, or CSC with format)."""
+        t0 = time.perf_counter()
+        if self.nnz == 0:
+            data = pt.zeros((0,), dtype=self.wrt.dtype)
+        else:
+            b = self.compressed()
+            data = decompress.gather(b, self.positions, lift=self.lift)
+        out = decompress.assemble(data, self.layout)
+        self.timings["build"] = time.perf_counter() - t0
+        return out
+
+
+def _check_cost(cost) -> TensorVariable:
+    if not isinstance(cost, Variable):
+        raise TypeError(f"cost must be a PyTensor variable, got {type(cost).__name__}")
+    cost = pt.as_tensor_variable(cost)
+    if cost.ndim != 0:
+        raise ValueError(
+            f"hessian needs a scalar cost, got {cost} with {cost.ndim} dimensions "
+            f"(shape {cost.type.shape}); reduce it first (e.g. .sum()) or use sd.jacobian"
+        )
+    if cost.dtype not in pt.type.continuous_dtypes:
+        raise TypeError(f"cost {cost} has dtype {cost.dtype}: it must be floating point")
+    return cost
+
+
+def hessian_plan(
+    cost,
+    wrt,
+    *,
+    sparsity=None,
+    coloring=None,
+    order="auto",
+    format: str = "csr",
+    method: Method = "auto",
+    dense: bool | None = None,
+    fold: bool = True,
+    lift: bool = True,
+):
+    """Detect the (symmetric) Hessian pattern of scalar ``cost``, star-color it, plan the HVPs.
+
+    ``wrt``: a float tensor with a static shape (flattened in C order), or a list of them — then
+    a list of plans, one per ``wrt`` (the diagonal blocks, like ``pytensor.gradient.hessian``).
+    ``sparsity``: a known symmetric pattern (skips detection). ``coloring``: a known star
+    coloring (``Coloring`` or an integer array, one color per variable). ``method``:
+    ``"forward-over-reverse"``, ``"reverse-over-reverse"`` or ``"auto"`` (the one whose folded
+    graph does less work). ``dense``: force or forbid the dense path (identity seeds); by
+    default tiny or dense Hessians are computed densely.
+    """
+    cost = _check_cost(cost)
+    wrt_list, is_list = as_wrt_list(wrt)
+    if is_list:
+        if sparsity is not None and not isinstance(sparsity, list | tuple):
+            raise ValueError("with a list wrt, sparsity must be a list of patterns, one per wrt")
+        if coloring is not None and not isinstance(coloring, list | tuple):
+            raise ValueError("with a list wrt, coloring must be a list, one per wrt")
+        return [
+            hessian_plan(
+                cost,
+                w,
+                sparsity=None if sparsity is None else sparsity[i],
+                coloring=None if coloring is None else coloring[i],
+                order=order,
+                format=format,
+                method=method,
+                dense=dense,
+                fold=fold,
+                lift=lift,
+            )
+            for i, w in enumerate(wrt_list)
+        ]
+    (w,) = wrt_list
+    if method not in _METHODS:
+        raise ValueError(f"unknown method {method!r}: use one of {', '.join(map(repr, _METHODS))}")
+    if format not in ("csr", "csc"):
+        raise ValueError(f"format must be 'csr' or 'csc', got {format!r}")
+    n = int(np.prod(w.type.shape, dtype=np.int64))
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    if sparsity is None:
+        from sparsediff.sparsity import hessian_sparsity
+
+        pattern = as_pattern(hessian_sparsity(cost, w), (n, n), "detected Hessian pattern")
+        timings["detection"] = time.perf_counter() - t0
+    else:
+        pattern = as_pattern(sparsity, (n, n), "sparsity")
+        timings["pattern"] = time.perf_counter() - t0
+    if (pattern != pattern.T).nnz:
+        raise ValueError("a Hessian pattern must be symmetric; the given sparsity is not")
+
+    t0 = time.perf_counter()
+    density = pattern.nnz / (n * n) if n else 0.0
+    if coloring is not None:
+        if dense:
+            raise ValueError("dense=True and a coloring were both given")
+        kind = coloring_kind(coloring)
+        if kind is not None and kind != "star":
+            raise ValueError(f"a Hessian needs a star coloring, got kind {kind!r}")
+        colors = _coloring_colors(coloring, n, "star")
+        _check_with_coloring_module(pattern, coloring, "star")
+        is_dense = False
+        chosen = coloring
+    else:
+        is_dense = (n <= DENSE_MAX_SIZE or density >= DENSE_DENSITY) if dense is None else dense
+        if is_dense:
+            colors = np.arange(n, dtype=np.int64)
+            chosen = None
+        else:
+            chosen = _call_color(pattern, "star", order)
+            colors = _coloring_colors(chosen, n, "star")
+    timings["coloring"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    lay = decompress.layout(pattern, format)
+    try:
+        positions = decompress.star_positions(lay, colors)
+    except ColoringError:
+        raise
+    timings["positions"] = time.perf_counter() - t0
+
+    return HessianPlan(
+        cost=cost,
+        wrt=w,
+        pattern=pattern,
+        coloring=chosen,
+        n_colors=_n_colors(colors),
+        dense=bool(is_dense),
+        format=format,
+        method=method,
+        colors=colors,
+        layout=lay,
+        positions=positions,
+        fold=fold,
+        lift=lift,
+        timings=timings,
+    )
+
+
+def hessian(cost, wrt, **kwargs):
+    """The sparse Hessian of scalar ``cost`` with respect to ``wrt`` (flattened in C order).
+
+    Same as ``hessian_plan(cost, wrt, **kwargs).build()``: a symmetric ``pytensor.sparse`` CSR
+    variable (both triangles stored), or a list of diagonal blocks when ``wrt`` is a list.
+    """
+    plan = hessian_plan(cost, wrt, **kwargs)
+    if isinstance(plan, list):
+        return [p.build() for p in plan]
+    return plan.build()

@@ -1,0 +1,535 @@
+"""Sparse Jacobians: detect → color → choose the mode → build the compressed graph → decompress.
+
+>>> plan = sd.jacobian_plan(F, x)          # pattern, coloring, mode: decided, no AD graph yet
+>>> J = plan.build()                       # pytensor SparseVariable (CSR), exact
+>>> J = sd.jacobian(F, x)                  # the same in one call
+
+All index work (pattern, coloring, positions of the nonzeros in the compressed matrix) happens
+in :func:`jacobian_plan`; :meth:`JacobianPlan.build` only creates the graph: one batched
+pushforward (forward mode) or pullback (reverse mode) over the constant seed matrix, folded at
+plan time, and one gather into the ``data`` of a ``pytensor.sparse.CSR`` with constant
+``indices`` and ``indptr``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pytensor.tensor as pt
+import scipy.sparse as sp
+from pytensor.graph.basic import Variable
+from pytensor.tensor.type import TensorType
+from pytensor.tensor.variable import TensorVariable
+
+from sparsediff import backends as _backends  # noqa: F401  (JAX conversion of CSM)
+from sparsediff import compressed, decompress
+from sparsediff.decompress import ColoringError, Layout
+
+__all__ = ["DENSE_DENSITY", "DENSE_MAX_SIZE", "JacobianPlan", "jacobian", "jacobian_plan"]
+
+Mode = Literal["auto", "forward", "reverse"]
+
+#: With at most this many rows or columns, ``auto`` computes the Jacobian densely (identity
+#: seeds in the cheaper direction): coloring cannot save anything worth its bookkeeping.
+DENSE_MAX_SIZE = 4
+#: At or above this density, ``auto`` computes the Jacobian densely.
+DENSE_DENSITY = 0.5
+
+_MODES = ("auto", "forward", "reverse")
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks shared with hessian.py
+# --------------------------------------------------------------------------------------------
+
+
+def as_wrt_list(wrt) -> tuple[list[TensorVariable], bool]:
+    """``wrt`` as a non-empty list of float tensors with static shapes; whether it was a list."""
+    is_list = isinstance(wrt, list | tuple)
+    items = list(wrt) if is_list else [wrt]
+    if not items:
+        raise ValueError("wrt is an empty list: give at least one variable")
+    out = []
+    for w in items:
+        if not isinstance(w, Variable):
+            raise TypeError(f"wrt must be PyTensor variables, got {type(w).__name__}: {w!r}")
+        if not isinstance(w.type, TensorType):
+            raise TypeError(f"wrt must be dense tensor variables, got {w} of type {w.type}")
+        if w.dtype not in pt.type.continuous_dtypes:
+            raise TypeError(
+                f"wrt {w} has dtype {w.dtype}: derivatives are only defined with respect to "
+                "floating-point variables"
+            )
+        if any(s is None for s in w.type.shape):
+            name = w.name or "x"
+            example = tuple(3 if s is None else s for s in w.type.shape)
+            raise ValueError(
+                f"wrt {w} has no static shape (type {w.type}). sparsediff needs the size of every "
+                f"variable it differentiates with respect to: create it with one, e.g. "
+                f'pt.tensor("{name}", shape={example}), or use pt.specify_shape'
+            )
+        out.append(w)
+    if len(set(out)) != len(out):
+        raise ValueError("wrt contains the same variable twice")
+    return out, is_list
+
+
+def static_shape_of(expression: Variable, what: str = "expression") -> tuple[int, ...]:
+    """The static shape of ``expression``, inferring it from the graph when the type lacks it."""
+    shape = getattr(expression.type, "shape", None)
+    if shape is not None and all(s is not None for s in shape):
+        return tuple(int(s) for s in shape)
+    from pytensor.graph.rewriting.utils import rewrite_graph
+    from pytensor.tensor.basic import get_scalar_constant_value
+    from pytensor.tensor.exceptions import NotScalarConstantError
+
+    dims = []
+    shape_graph = rewrite_graph(
+        [expression.shape[i] for i in range(expression.ndim)],
+        include=("canonicalize", "ShapeOpt"),
+        clone=True,
+    )
+    for i, s in enumerate(shape_graph):
+        try:
+            dims.append(int(get_scalar_constant_value(s)))
+        except NotScalarConstantError:
+            raise ValueError(
+                f"the shape of {what} {expression} (axis {i}) cannot be determined from the "
+                "graph; give its inputs static shapes or wrap it in pt.specify_shape"
+            ) from None
+    return tuple(dims)
+
+
+def as_expression(expression, what: str = "expression") -> TensorVariable:
+    if not isinstance(expression, Variable):
+        raise TypeError(f"{what} must be a PyTensor variable, got {type(expression).__name__}")
+    if not isinstance(expression.type, TensorType):
+        raise TypeError(f"{what} must be a dense tensor variable, got type {expression.type}")
+    if expression.dtype not in pt.type.continuous_dtypes:
+        raise TypeError(
+            f"{what} {expression} has dtype {expression.dtype}: only floating-point "
+            "expressions have derivatives"
+        )
+    shape = static_shape_of(expression, what)
+    if tuple(expression.type.shape) != shape:
+        expression = pt.specify_shape(expression, shape)
+    return expression
+
+
+def as_pattern(pattern, shape: tuple[int, int], what: str) -> sp.csr_array:
+    """A boolean, canonical ``csr_array`` of the given shape (clear error otherwise)."""
+    if sp.issparse(pattern):
+        p = sp.csr_array(pattern)
+    else:
+        try:
+            arr = np.asarray(pattern)
+        except Exception as err:
+            raise TypeError(f"{what} must be a scipy.sparse matrix or an array") from err
+        if arr.ndim != 2:
+            raise ValueError(f"{what} must be two-dimensional {shape}, got shape {arr.shape}")
+        p = sp.csr_array(arr)
+    if tuple(p.shape) != tuple(shape):
+        raise ValueError(f"{what} has shape {tuple(p.shape)}, expected {tuple(shape)}")
+    p = sp.csr_array(p, dtype=bool)
+    p.sum_duplicates()
+    p.eliminate_zeros()
+    p.sort_indices()
+    return p
+
+
+def _coloring_colors(coloring, size: int, kind_needed: str) -> np.ndarray:
+    colors = getattr(coloring, "colors", coloring)
+    colors = np.asarray(colors)
+    if colors.ndim != 1 or colors.size != size:
+        per = "row" if kind_needed == "row" else "column"
+        raise ColoringError(
+            f"a {kind_needed} coloring needs one color per {per} ({size}), got shape {colors.shape}"
+        )
+    if colors.size and not np.issubdtype(colors.dtype, np.integer):
+        raise ColoringError(f"colors must be integers, got dtype {colors.dtype}")
+    return colors.astype(np.int64)
+
+
+def _n_colors(colors: np.ndarray) -> int:
+    return int(colors.max()) + 1 if colors.size else 0
+
+
+def _call_color(pattern, kind: str, order):
+    from sparsediff.coloring import color
+
+    return color(pattern, kind=kind, order=order)
+
+
+def _check_with_coloring_module(pattern, coloring, kind: str) -> None:
+    """Run the coloring module's validity checker when it has one (ours runs anyway)."""
+    try:
+        from sparsediff import coloring as cmod
+    except ImportError:  # pragma: no cover - stage 2 missing
+        return
+    checker = getattr(cmod, "check_coloring", None) or getattr(cmod, "is_valid", None)
+    if checker is None or not hasattr(coloring, "colors"):
+        return
+    try:
+        result = checker(pattern, coloring)
+    except TypeError:
+        return
+    except ValueError as err:
+        raise ColoringError(str(err)) from err
+    if result is False:
+        raise ColoringError(f"invalid {kind} coloring for this pattern")
+
+
+def coloring_kind(coloring) -> str | None:
+    kind = getattr(coloring, "kind", None)
+    return str(kind) if kind is not None else None
+
+
+# --------------------------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(repr=False, eq=False)
+class JacobianPlan:
+    """What :func:`jacobian_plan` decided, and everything :meth:`build` needs.
+
+    ``pattern`` is the Jacobian's sparsity (a list of blocks when ``wrt`` was a list);
+    ``coloring`` the column (forward) or row (reverse) coloring, ``None`` when ``dense``;
+    ``n_colors`` the number of JVPs or VJPs one evaluation costs.
+    """
+
+    expression: TensorVariable
+    wrt: list[TensorVariable]
+    wrt_is_list: bool
+    pattern: Any  #: csr_array[bool] (expression.size, wrt.size), or a list of them
+    coloring: Any  #: Coloring (colors, n_colors, kind), or None when dense
+    mode: str  #: "forward" or "reverse"
+    n_colors: int
+    dense: bool  #: identity seeds: the dense Jacobian computed by vectorized JVPs/VJPs
+    format: str
+    colors: np.ndarray  #: colors per column (forward) or per row (reverse)
+    layouts: list[Layout]  #: storage order of each block's nonzeros
+    positions: list[
+        np.ndarray
+    ]  #: for each block, positions of its nonzeros in the compressed matrix
+    full_pattern: sp.csr_array  #: all blocks side by side
+    n_colors_forward: int | None = None  #: colors a column coloring needs (if computed)
+    n_colors_reverse: int | None = None  #: colors a row coloring needs (if computed)
+    use_op_pushforward: bool | str = "auto"
+    requested_mode: str = "auto"
+    order: Any = "auto"
+    fold: bool = True
+    lift: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.full_pattern.shape)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.full_pattern.nnz)
+
+    @property
+    def density(self) -> float:
+        m, n = self.shape
+        return self.nnz / (m * n) if m * n else 0.0
+
+    @property
+    def lower_bound(self) -> int:
+        """No coloring of this kind can use fewer colors: most nonzeros in a row (forward) or
+        column (reverse)."""
+        p = self.full_pattern
+        if p.nnz == 0:
+            return 0
+        axis = 1 if self.mode == "forward" else 0
+        return int(np.max(np.asarray(p.sum(axis=axis)).ravel()))
+
+    def __repr__(self) -> str:
+        m, n = self.shape
+        how = (
+            f"dense ({self.n_colors} identity seeds, {self.mode})"
+            if self.dense
+            else f"{self.mode}, {self.n_colors} colors (lower bound {self.lower_bound})"
+        )
+        other = []
+        if self.n_colors_forward is not None and self.mode != "forward":
+            other.append(f"forward would need {self.n_colors_forward}")
+        if self.n_colors_reverse is not None and self.mode != "reverse":
+            other.append(f"reverse would need {self.n_colors_reverse}")
+        extra = f"; {', '.join(other)}" if other else ""
+        blocks = f", {len(self.wrt)} wrt blocks" if self.wrt_is_list else ""
+        return (
+            f"JacobianPlan({m}×{n}{blocks}, nnz={self.nnz}, density={self.density:.3g}, "
+            f"{how}{extra}, format={self.format})"
+        )
+
+    # ----------------------------------------------------------------------------------------
+
+    def compressed(self) -> list[Variable]:
+        """The compressed graph(s): ``[B]`` (forward, ``(n_colors, m)``) or one ``Bᵀ`` block per
+        ``wrt`` (reverse, ``(n_colors, w.size)``), folded when ``fold``."""
+        seeds = compressed.seed_matrix(self.colors, self.n_colors, dtype=self.expression.dtype)
+        if self.mode == "forward":
+            outs = [
+                compressed.compressed_pushforward(
+                    self.expression, self.wrt, seeds, use_op_pushforward=self.use_op_pushforward
+                )
+            ]
+        else:
+            outs = compressed.compressed_pullback(self.expression, self.wrt, seeds)
+        if self.fold:
+            m, n = self.shape
+            limit = max(compressed.DEFAULT_FOLD_LIMIT, 8 * max(self.n_colors, 1) * max(m, n))
+            outs = compressed.fold_constants(outs, limit=limit)
+        return outs
+
+    def build(self):
+        """The sparse Jacobian, a ``pytensor.sparse`` variable (a list when ``wrt`` was a list)."""
+        t0 = time.perf_counter()
+        dtype = self.expression.dtype
+        if self.nnz == 0:
+            datas = [pt.zeros((0,), dtype=dtype) for _ in self.layouts]
+        else:
+            try:
+                outs = self.compressed()
+            except Exception as err:
+                if self.mode != "forward" or self.requested_mode != "auto":
+                    raise NotImplementedError(
+                        f"{self.mode} mode cannot differentiate this graph ({err}); "
+                        + ("try mode='reverse'" if self.mode == "forward" else "")
+                    ) from err
+                warnings.warn(
+                    f"forward mode cannot differentiate this graph ({err}); using reverse mode",
+                    stacklevel=2,
+                )
+                self._switch_to_reverse()
+                outs = self.compressed()
+            datas = []
+            for b, (lay, pos) in enumerate(zip(self.layouts, self.positions, strict=True)):
+                source = outs[0] if self.mode == "forward" else outs[b]
+                if lay.nnz == 0:
+                    datas.append(pt.zeros((0,), dtype=dtype))
+                else:
+                    datas.append(decompress.gather(source, pos, lift=self.lift))
+        results = [decompress.assemble(d, lay) for d, lay in zip(datas, self.layouts, strict=True)]
+        self.timings["build"] = time.perf_counter() - t0
+        return results if self.wrt_is_list else results[0]
+
+    def _switch_to_reverse(self) -> None:
+        m, _ = self.shape
+        if self.dense:
+            colors = np.arange(m, dtype=np.int64)
+            self.coloring = None
+        else:
+            self.coloring = _call_color(self.full_pattern, "row", self.order)
+            colors = _coloring_colors(self.coloring, m, "row")
+            self.n_colors_reverse = int(self.coloring.n_colors)
+        self.mode = "reverse"
+        self.colors = colors
+        self.n_colors = _n_colors(colors)
+        self.positions = [decompress.reverse_positions(lay, colors) for lay in self.layouts]
+
+
+def _split_blocks(pattern: sp.csr_array, sizes: list[int]) -> list[sp.csr_array]:
+    pc = pattern.tocsc()
+    blocks = []
+    offset = 0
+    for size in sizes:
+        blocks.append(as_pattern(pc[:, offset : offset + size], (pattern.shape[0], size), "block"))
+        offset += size
+    return blocks
+
+
+def _detect(expression, wrt_list, is_list):
+    from sparsediff.sparsity import jacobian_sparsity
+
+    result = jacobian_sparsity(expression, wrt_list if is_list else wrt_list[0])
+    return list(result) if is_list else [result]
+
+
+def jacobian_plan(
+    expression,
+    wrt,
+    mode: Mode = "auto",
+    *,
+    sparsity=None,
+    coloring=None,
+    order="auto",
+    format: str = "csr",
+    dense: bool | None = None,
+    use_op_pushforward: bool | Literal["auto"] = "auto",
+    fold: bool = True,
+    lift: bool = True,
+) -> JacobianPlan:
+    """Detect the sparsity of ``d expression / d wrt``, color it and choose a mode.
+
+    Parameters
+    ----------
+    expression
+        A float tensor of any shape; its Jacobian rows are its entries in C order.
+    wrt
+        A float tensor with a static shape, or a list of them (then ``build`` gives a list of
+        blocks, like ``pytensor.gradient.jacobian``).
+    mode
+        ``"forward"`` (column coloring, batched JVPs), ``"reverse"`` (row coloring, batched
+        VJPs) or ``"auto"``: the one with fewer colors, forward on a tie.
+    sparsity
+        A known pattern (scipy.sparse or boolean array of shape ``(expression.size, wrt.size)``,
+        or a list of blocks for a list ``wrt``): detection is skipped. It must contain every
+        nonzero — a missing one is a wrong result.
+    coloring
+        A known coloring (a ``Coloring`` or an integer array of colors): per column for
+        forward mode, per row for reverse mode. With ``mode="auto"`` its ``kind`` decides.
+    order
+        Vertex order(s) passed to :func:`sparsediff.coloring.color`.
+    format
+        ``"csr"`` (default) or ``"csc"``.
+    dense
+        Force (``True``) or forbid (``False``) the dense path (identity seeds); ``None`` lets the
+        plan decide: tiny (at most ``DENSE_MAX_SIZE`` rows or columns) or dense (density at least
+        ``DENSE_DENSITY``) Jacobians are computed densely. The result has the same sparse type.
+    use_op_pushforward, fold, lift
+        Forward-mode JVP implementation (``"auto"``: the Ops' forward rules where all have one),
+        plan-time constant folding of the compressed graph, lifting of the decompression gather
+        through elementwise Ops. The defaults are the fast choices.
+    """
+    timings: dict[str, float] = {}
+    requested_mode = mode
+    expression = as_expression(expression)
+    wrt_list, is_list = as_wrt_list(wrt)
+    if mode not in _MODES:
+        raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(map(repr, _MODES))}")
+    if format not in ("csr", "csc"):
+        raise ValueError(f"format must be 'csr' or 'csc', got {format!r}")
+    if use_op_pushforward not in (True, False, "auto"):
+        raise ValueError("use_op_pushforward must be True, False or 'auto'")
+
+    m = int(np.prod(expression.type.shape, dtype=np.int64))
+    sizes = [int(np.prod(w.type.shape, dtype=np.int64)) for w in wrt_list]
+    n = sum(sizes)
+
+    # 1. sparsity
+    t0 = time.perf_counter()
+    if sparsity is None:
+        blocks = _detect(expression, wrt_list, is_list)
+        blocks = [
+            as_pattern(b, (m, s), "detected pattern") for b, s in zip(blocks, sizes, strict=True)
+        ]
+    elif is_list and isinstance(sparsity, list | tuple):
+        if len(sparsity) != len(wrt_list):
+            raise ValueError(f"sparsity has {len(sparsity)} blocks but wrt has {len(wrt_list)}")
+        blocks = [
+            as_pattern(b, (m, s), f"sparsity[{i}]")
+            for i, (b, s) in enumerate(zip(sparsity, sizes, strict=True))
+        ]
+    else:
+        full = as_pattern(sparsity, (m, n), "sparsity")
+        blocks = _split_blocks(full, sizes) if is_list else [full]
+    full = blocks[0] if len(blocks) == 1 else sp.csr_array(sp.hstack(blocks, format="csr"))
+    full = as_pattern(full, (m, n), "pattern")
+    timings["detection" if sparsity is None else "pattern"] = time.perf_counter() - t0
+
+    # 2. coloring and mode
+    t0 = time.perf_counter()
+    n_fwd = n_rev = None
+    density = full.nnz / (m * n) if m * n else 0.0
+    if coloring is not None:
+        if dense:
+            raise ValueError("dense=True and a coloring were both given")
+        kind = coloring_kind(coloring)
+        if mode == "auto":
+            if kind in ("column", "row"):
+                mode = "forward" if kind == "column" else "reverse"
+            else:
+                raise ValueError(
+                    "with mode='auto', coloring must say its kind ('column' or 'row'); "
+                    "pass mode='forward' or mode='reverse' with a plain array of colors"
+                )
+        need = "column" if mode == "forward" else "row"
+        if kind is not None and kind != need:
+            raise ValueError(f"mode {mode!r} needs a {need} coloring, got kind {kind!r}")
+        colors = _coloring_colors(coloring, n if mode == "forward" else m, need)
+        _check_with_coloring_module(full, coloring, need)
+        is_dense = False
+        chosen = coloring
+    else:
+        if dense is None:
+            is_dense = min(m, n) <= DENSE_MAX_SIZE or density >= DENSE_DENSITY
+        else:
+            is_dense = bool(dense)
+        if is_dense:
+            if mode == "auto":
+                mode = "forward" if n <= m else "reverse"
+            colors = np.arange(n if mode == "forward" else m, dtype=np.int64)
+            chosen = None
+        else:
+            fwd = rev = None
+            if mode in ("auto", "forward"):
+                fwd = _call_color(full, "column", order)
+                n_fwd = int(fwd.n_colors)
+            if mode in ("auto", "reverse"):
+                rev = _call_color(full, "row", order)
+                n_rev = int(rev.n_colors)
+            if mode == "auto":
+                mode = "forward" if n_fwd <= n_rev else "reverse"
+            chosen = fwd if mode == "forward" else rev
+            colors = _coloring_colors(chosen, n if mode == "forward" else m, "column")
+    timings["coloring"] = time.perf_counter() - t0
+
+    # 3. decompression positions, per block (validates the coloring)
+    t0 = time.perf_counter()
+    layouts, positions = [], []
+    offset = 0
+    for block, size in zip(blocks, sizes, strict=True):
+        lay = decompress.layout(block, format)
+        if mode == "forward":
+            pos = decompress.forward_positions(lay, colors[offset : offset + size])
+        else:
+            pos = decompress.reverse_positions(lay, colors)
+        layouts.append(lay)
+        positions.append(pos)
+        offset += size
+    if mode == "forward" and not is_dense and len(blocks) > 1:
+        # Columns of different blocks share the seed matrix: check across blocks too.
+        decompress.forward_positions(decompress.layout(full, "csr"), colors)
+    timings["positions"] = time.perf_counter() - t0
+
+    return JacobianPlan(
+        expression=expression,
+        wrt=wrt_list,
+        wrt_is_list=is_list,
+        pattern=blocks if is_list else blocks[0],
+        coloring=chosen,
+        mode=mode,
+        n_colors=_n_colors(colors),
+        dense=is_dense,
+        format=format,
+        colors=colors,
+        layouts=layouts,
+        positions=positions,
+        full_pattern=full,
+        n_colors_forward=n_fwd,
+        n_colors_reverse=n_rev,
+        use_op_pushforward=use_op_pushforward,
+        requested_mode=requested_mode,
+        order=order,
+        fold=fold,
+        lift=lift,
+        timings=timings,
+    )
+
+
+def jacobian(expression, wrt, mode: Mode = "auto", **kwargs):
+    """The sparse Jacobian of ``expression`` (flattened in C order) with respect to ``wrt``.
+
+    Same as ``jacobian_plan(expression, wrt, mode, **kwargs).build()``: a ``pytensor.sparse``
+    CSR variable (CSC with ``format="csc"``) of shape ``(expression.size, wrt.size)``, or a list
+    of them when ``wrt`` is a list. Compiled with ``pytensor.function`` it returns a
+    ``scipy.sparse`` matrix per call (a ``jax.experimental.sparse.BCSR`` with ``mode="JAX"``).
+    """
+    return jacobian_plan(expression, wrt, mode, **kwargs).build()
