@@ -6,6 +6,7 @@ Detect the sparsity pattern of a graph, color it, and compute the whole Jacobian
 
 __version__ = "0.1.0"
 
+from sparsediff.coloring import Coloring, color
 from sparsediff.hessian import HessianPlan, hessian, hessian_plan
 from sparsediff.jacobian import JacobianPlan, jacobian, jacobian_plan
 from sparsediff.sparsity import (
@@ -16,9 +17,11 @@ from sparsediff.sparsity import (
 )
 
 __all__ = [
+    "Coloring",
     "HessianPlan",
     "JacobianPlan",
     "SparsityWarning",
+    "color",
     "hessian",
     "hessian_plan",
     "hessian_sparsity",

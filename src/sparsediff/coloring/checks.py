@@ -1,0 +1,177 @@
+"""Validity checkers: does a coloring allow direct recovery, and if not, which pair breaks it?
+
+- column: no row has nonzeros in two columns of the same color (structurally orthogonal);
+- row: no column has nonzeros in two rows of the same color;
+- star: adjacent vertices differ, and every path on four vertices uses at least three colors.
+  With a proper coloring, a two-colored path ``a - v - w - d`` exists exactly when ``v`` has
+  another neighbour of ``w``'s color *and* ``w`` has another neighbour of ``v``'s color, i.e.
+  exactly when ``H[v, w]`` can be read from neither column group — so this one test is both the
+  star condition and the symmetric direct-recovery condition.
+
+Each check is one O(nnz) Numba pass with a marker array per color; failures name the offending
+vertices in the message.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from sparsediff.coloring.result import Coloring
+from sparsediff.coloring.structure import Structure, as_structure, symmetric_adjacency
+
+__all__ = ["check_coloring", "is_valid_coloring"]
+
+
+def check_coloring(pattern, coloring: Coloring | np.ndarray, kind: str | None = None) -> None:
+    """Raise ``ValueError`` naming an offending pair unless ``coloring`` is valid for ``pattern``.
+
+    ``coloring`` is a :class:`Coloring`, or an integer array of colors together with ``kind``.
+    """
+    s = pattern if isinstance(pattern, Structure) else as_structure(pattern)
+    colors, kind = _colors_and_kind(coloring, kind)
+    m, n = s.shape
+    if kind == "column":
+        _check_length(colors, n, "column")
+        bad = _first_conflict(s.indptr, s.indices, colors)
+        if bad[0] >= 0:
+            i, a, b = bad
+            raise ValueError(
+                f"invalid column coloring: columns {a} and {b} share color {colors[a]} "
+                f"and both have a nonzero in row {i}"
+            )
+    elif kind == "row":
+        _check_length(colors, m, "row")
+        t = s.transpose()
+        bad = _first_conflict(t.indptr, t.indices, colors)
+        if bad[0] >= 0:
+            j, a, b = bad
+            raise ValueError(
+                f"invalid row coloring: rows {a} and {b} share color {colors[a]} "
+                f"and both have a nonzero in column {j}"
+            )
+    elif kind == "star":
+        if m != n:
+            raise ValueError(f"a star coloring needs a square pattern, got shape {s.shape}")
+        _check_length(colors, n, "star")
+        adj = symmetric_adjacency(s)
+        bad = _first_star_violation(adj.indptr, adj.indices, colors)
+        if bad[0] == 0:
+            v, w = bad[1], bad[2]
+            raise ValueError(
+                f"invalid star coloring: adjacent vertices {v} and {w} share color {colors[v]}"
+            )
+        if bad[0] == 1:
+            a, v, w, d = bad[1:]
+            raise ValueError(
+                f"invalid star coloring: the path {a} - {v} - {w} - {d} uses only colors "
+                f"{colors[a]} and {colors[v]}, so H[{v}, {w}] cannot be recovered directly "
+                f"(column {w} shares color {colors[w]} with column {a} in row {v}, and column "
+                f"{v} shares color {colors[v]} with column {d} in row {w})"
+            )
+    else:
+        raise ValueError(f"unknown coloring kind {kind!r}; expected 'column', 'row' or 'star'")
+
+
+def is_valid_coloring(pattern, coloring: Coloring | np.ndarray, kind: str | None = None) -> bool:
+    """``True`` iff :func:`check_coloring` passes."""
+    try:
+        check_coloring(pattern, coloring, kind)
+    except ValueError:
+        return False
+    return True
+
+
+def _colors_and_kind(coloring, kind):
+    if isinstance(coloring, Coloring):
+        if kind is not None and kind != coloring.kind:
+            raise ValueError(f"kind {kind!r} given for a {coloring.kind!r} coloring")
+        return coloring.colors, coloring.kind
+    if kind is None:
+        raise TypeError("pass kind= ('column', 'row' or 'star') with a plain array of colors")
+    colors = np.asarray(coloring)
+    if colors.size and not np.issubdtype(colors.dtype, np.integer):
+        raise ValueError(f"colors must be integers, got dtype {colors.dtype}")
+    return colors.astype(np.int64), kind
+
+
+def _check_length(colors: np.ndarray, size: int, kind: str) -> None:
+    per = "row" if kind == "row" else "column"
+    if colors.ndim != 1 or colors.size != size:
+        raise ValueError(
+            f"a {kind} coloring needs one color per {per} ({size}), got shape {colors.shape}"
+        )
+    if size and colors.min() < 0:
+        v = int(np.argmin(colors))
+        raise ValueError(f"invalid {kind} coloring: {per} {v} has negative color {colors[v]}")
+
+
+@numba.njit(cache=True)
+def _first_conflict(ptr, idx, colors):
+    """First row holding two columns of one color: (row, column, column), or (-1, -1, -1)."""
+    n_colors = 0
+    for j in range(colors.size):
+        n_colors = max(n_colors, colors[j] + 1)
+    seen_row = np.full(n_colors, -1, dtype=np.int64)
+    seen_col = np.full(n_colors, -1, dtype=np.int64)
+    for i in range(ptr.size - 1):
+        for k in range(ptr[i], ptr[i + 1]):
+            j = idx[k]
+            c = colors[j]
+            if seen_row[c] == i:
+                return i, seen_col[c], j
+            seen_row[c] = i
+            seen_col[c] = j
+    return -1, -1, -1
+
+
+@numba.njit(cache=True)
+def _first_star_violation(ptr, idx, colors):
+    """``(0, v, w, -1, -1)`` for adjacent vertices of one color, ``(1, a, v, w, d)`` for a
+    two-colored path ``a - v - w - d``, ``(-1, …)`` when the star coloring is valid."""
+    n = ptr.size - 1
+    for v in range(n):
+        for k in range(ptr[v], ptr[v + 1]):
+            if colors[idx[k]] == colors[v]:
+                return 0, v, idx[k], -1, -1
+    n_colors = 0
+    for j in range(colors.size):
+        n_colors = max(n_colors, colors[j] + 1)
+    # unique[k]: idx[k] is the only neighbour of row v with its color
+    count = np.zeros(n_colors, dtype=np.int64)
+    unique = np.zeros(idx.size, dtype=np.bool_)
+    for v in range(n):
+        for k in range(ptr[v], ptr[v + 1]):
+            count[colors[idx[k]]] += 1
+        for k in range(ptr[v], ptr[v + 1]):
+            unique[k] = count[colors[idx[k]]] == 1
+        for k in range(ptr[v], ptr[v + 1]):
+            count[colors[idx[k]]] = 0
+    for v in range(n):
+        for k in range(ptr[v], ptr[v + 1]):
+            if unique[k]:
+                continue
+            w = idx[k]
+            # entry (w, v): binary search in the sorted row w
+            lo = ptr[w]
+            hi = ptr[w + 1]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if idx[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if unique[lo]:
+                continue
+            a = -1
+            for s in range(ptr[v], ptr[v + 1]):
+                if idx[s] != w and colors[idx[s]] == colors[w]:
+                    a = idx[s]
+                    break
+            d = -1
+            for s in range(ptr[w], ptr[w + 1]):
+                if idx[s] != v and colors[idx[s]] == colors[v]:
+                    d = idx[s]
+                    break
+            return 1, a, v, w, d
+    return -1, -1, -1, -1, -1
