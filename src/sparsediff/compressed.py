@@ -251,6 +251,24 @@ def _make_fold_rewriter(limit: int):
     return fold_seed_constants
 
 
+def _make_fill_rewriter(limit: int):
+    @node_rewriter([Elemwise])
+    def fill_to_constant(fgraph, node):
+        """``fill(a, c)`` (``zeros_like(a)``, ...) with constant ``c``: only ``a``'s static shape
+        matters, so it is a constant (gradients are full of these)."""
+        if not isinstance(node.op.scalar_op, ps.Second):
+            return None
+        value = node.inputs[1]
+        out = node.outputs[0]
+        size = _static_size(out)
+        if not isinstance(value, Constant) or size is None or size > limit:
+            return None
+        data = np.broadcast_to(np.asarray(value.data, dtype=out.dtype), out.type.shape)
+        return [pt.constant(np.array(data))]
+
+    return fill_to_constant
+
+
 _ASSOC = (ps.Add, ps.Mul)
 
 
@@ -289,11 +307,16 @@ def fold_constants(
     graph is modified). Constants larger than ``limit`` elements are not created.
     """
     outputs = list(outputs)
-    fold = dfs_rewriter(_make_fold_rewriter(limit), merge_constant_operands, ignore_newtrees=False)
+    fold = dfs_rewriter(
+        _make_fold_rewriter(limit),
+        _make_fill_rewriter(limit),
+        merge_constant_operands,
+        ignore_newtrees=False,
+    )
     fgraph = FunctionGraph(outputs=outputs, clone=True, copy_inputs=False)
     previous = None
     for _ in range(max_rounds):
-        rewrite_graph(fgraph, include=("canonicalize",))
+        rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
         fold.rewrite(fgraph)
         signature = _graph_signature(fgraph)
         if signature == previous:

@@ -234,7 +234,7 @@ def hessian_plan(
         if kind is not None and kind != "star":
             raise ValueError(f"a Hessian needs a star coloring, got kind {kind!r}")
         colors = _coloring_colors(coloring, n, "star")
-        _check_with_coloring_module(pattern, coloring, "star")
+        _check_with_coloring_module(pattern, colors, "star")
         is_dense = False
         chosen = coloring
     else:

@@ -164,23 +164,16 @@ def _call_color(pattern, kind: str, order):
     return color(pattern, kind=kind, order=order)
 
 
-def _check_with_coloring_module(pattern, coloring, kind: str) -> None:
-    """Run the coloring module's validity checker when it has one (ours runs anyway)."""
+def _check_with_coloring_module(pattern, colors: np.ndarray, kind: str) -> None:
+    """Validate a user-given coloring with stage 2's checker (which names the offending pair)."""
     try:
-        from sparsediff import coloring as cmod
-    except ImportError:  # pragma: no cover - stage 2 missing
-        return
-    checker = getattr(cmod, "check_coloring", None) or getattr(cmod, "is_valid", None)
-    if checker is None or not hasattr(coloring, "colors"):
+        from sparsediff.coloring import check_coloring
+    except ImportError:  # pragma: no cover - stage 2 missing: decompression checks anyway
         return
     try:
-        result = checker(pattern, coloring)
-    except TypeError:
-        return
+        check_coloring(pattern, colors, kind=kind)
     except ValueError as err:
         raise ColoringError(str(err)) from err
-    if result is False:
-        raise ColoringError(f"invalid {kind} coloring for this pattern")
 
 
 def coloring_kind(coloring) -> str | None:
@@ -454,7 +447,7 @@ def jacobian_plan(
         if kind is not None and kind != need:
             raise ValueError(f"mode {mode!r} needs a {need} coloring, got kind {kind!r}")
         colors = _coloring_colors(coloring, n if mode == "forward" else m, need)
-        _check_with_coloring_module(full, coloring, need)
+        _check_with_coloring_module(full, colors, need)
         is_dense = False
         chosen = coloring
     else:

@@ -9,6 +9,7 @@ PyTensor 3.0.7 cannot compile a graph that *builds* a sparse matrix with ``mode=
   J.indices, J.indptr), shape=J.shape)`` or ``J.todense()``).
 * ``CSC(...)`` is stored as the BCSR of the transpose and returned transposed, a ``BCOO``
   (JAX has no BCSC).
+* ``DeepCopyOp`` passes sparse values through (JAX values are immutable);
 * ``structured_dot`` / ``dot`` of such a result with a dense operand, ``J.T`` (transpose) and
   ``dense_from_sparse`` are converted too, so a JAX graph can use the Jacobian, e.g. in a Newton
   step, without leaving JAX.
@@ -62,6 +63,19 @@ def register_jax() -> None:
             return jsp.BCSR((data, indices, indptr), shape=shape[::-1]).to_bcoo().T
 
         return csm
+
+    from pytensor.compile.ops import DeepCopyOp
+    from pytensor.link.jax.dispatch.basic import jax_funcify_DeepCopyOp as _dense_copy
+
+    @jax_funcify.register(DeepCopyOp)
+    def jax_funcify_DeepCopyOp(op, node=None, **kwargs):
+        dense_copy = _dense_copy(op, node=node, **kwargs)
+
+        def deepcopyop(x):
+            # JAX values are immutable: a sparse value needs no copy (jnp.copy rejects it)
+            return x if isinstance(x, jsp.BCSR | jsp.BCOO) else dense_copy(x)
+
+        return deepcopyop
 
     def _is_sparse_value(x):
         return isinstance(x, jsp.BCSR | jsp.BCOO)

@@ -1,0 +1,148 @@
+"""Stage 4: positions of the nonzeros in the compressed matrix, the lifted gather, assembly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+import scipy.sparse as sp
+
+from sparsediff.compressed import seed_matrix
+from sparsediff.decompress import (
+    ColoringError,
+    assemble,
+    forward_positions,
+    gather,
+    layout,
+    reverse_positions,
+    star_positions,
+)
+from tests.jacobian_helpers import greedy_coloring
+
+
+def _random_sparse(m, n, density, seed):
+    rng = np.random.default_rng(seed)
+    a = sp.random_array((m, n), density=density, rng=rng, format="csr")
+    a.data = rng.uniform(-2, 2, a.nnz)
+    return sp.csr_array(a)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("shape", [(7, 11), (11, 7), (30, 30)])
+def test_forward_and_reverse_recover_every_entry(shape, fmt):
+    J = _random_sparse(*shape, density=0.2, seed=sum(shape))
+    lay = layout(J != 0, fmt)
+    ref = J.tocsc() if fmt == "csc" else J
+    ref.sort_indices()
+    np.testing.assert_array_equal(lay.indices, ref.indices)
+    np.testing.assert_array_equal(lay.indptr, ref.indptr)
+    # forward: B = (J S)ᵀ, batch-first
+    colors = greedy_coloring(J != 0, "column")
+    S = seed_matrix(colors, colors.max() + 1)
+    B = (J @ S.T).T
+    np.testing.assert_allclose(B.ravel()[forward_positions(lay, colors)], ref.data)
+    # reverse: Bᵀ = Wᵀ J
+    colors = greedy_coloring(J != 0, "row")
+    W = seed_matrix(colors, colors.max() + 1)
+    Bt = W @ J.toarray()
+    np.testing.assert_allclose(Bt.ravel()[reverse_positions(lay, colors)], ref.data)
+
+
+def test_star_recovery_is_exact_and_symmetric():
+    rng = np.random.default_rng(3)
+    A = _random_sparse(40, 40, 0.06, seed=3)
+    H = sp.csr_array(A + A.T + sp.diags_array(rng.uniform(1, 2, 40)))
+    colors = greedy_coloring(H != 0, "column")  # distance-2: a valid star coloring
+    lay = layout(H != 0, "csr")
+    pos = star_positions(lay, colors)
+    B = (H @ seed_matrix(colors, colors.max() + 1).T).T
+    data = B.ravel()[pos]
+    got = sp.csr_array((data, lay.indices, lay.indptr), shape=H.shape).toarray()
+    np.testing.assert_allclose(got, H.toarray(), rtol=1e-14)
+    np.testing.assert_array_equal(got, got.T)  # each symmetric pair read from one place
+
+
+def test_star_needs_fewer_colors_than_distance2_on_arrowhead():
+    n = 9
+    P = np.eye(n, dtype=bool)
+    P[0, :] = P[:, 0] = True
+    colors = np.r_[0, np.ones(n - 1, dtype=int)]  # star: hub alone, all leaves share a color
+    pos = star_positions(layout(P), colors)
+    assert pos.size == P.sum()
+    with pytest.raises(ColoringError):
+        forward_positions(layout(P), colors)
+
+
+def test_invalid_colorings_are_rejected():
+    P = sp.csr_array(np.array([[1, 1, 0], [0, 1, 1]], dtype=bool))
+    with pytest.raises(ColoringError, match="row 0 has two nonzero columns of color 0"):
+        forward_positions(layout(P), np.array([0, 0, 1]))
+    with pytest.raises(ColoringError, match="column 1 has two nonzero rows"):
+        reverse_positions(layout(P), np.array([0, 0]))
+    with pytest.raises(ColoringError, match="one color per column"):
+        forward_positions(layout(P), np.array([0, 1]))
+    with pytest.raises(ColoringError, match="star coloring is needed"):
+        S = np.ones((3, 3), bool)
+        star_positions(layout(S), np.array([0, 1, 1]))
+
+
+def test_large_color_count_uses_the_sort_path():
+    n = 12_000  # n * n_colors above the bincount limit
+    P = sp.eye_array(n, format="csr", dtype=bool) + sp.eye_array(n, k=1, format="csr", dtype=bool)
+    P = sp.csr_array(P + P.T)
+    colors = np.arange(n)
+    lay = layout(P)
+    pos = star_positions(lay, colors)
+    a, b = np.minimum(lay.rows, lay.cols), np.maximum(lay.rows, lay.cols)
+    np.testing.assert_array_equal(pos, colors[b] * n + a)
+
+
+def test_gather_lifts_through_elementwise_and_keeps_constants_constant():
+    x = pt.vector("x", shape=(6,))
+    c0 = np.arange(18.0).reshape(3, 6)
+    c1 = np.zeros((3, 6))
+    c1[1, 2] = 5.0
+    B = c0 + c1 * pt.exp(x)[None, :]  # (3, 6): only entry (1, 2) depends on x
+    positions = np.array([2, 8, 9, 15, 0])
+    lifted = gather(B, positions)
+    plain = gather(B, positions, lift=False)
+    fn = pytensor.function([x], [lifted, plain], mode="FAST_COMPILE")
+    xv = np.linspace(0, 1, 6)
+    a, b = fn(xv)
+    np.testing.assert_allclose(a, b)
+    np.testing.assert_allclose(a, (c0 + c1 * np.exp(xv)).ravel()[positions])
+    # only one entry is computed per call: exp(x[2]) scattered into constants
+    nodes = pytensor.graph.traversal.applys_between([x], [lifted])
+    sizes = [o.type.shape for n in nodes for o in n.outputs if str(n.op) == "Exp"]
+    assert sizes == [(1,)]
+
+
+def test_gather_through_reshape_and_dimshuffle():
+    x = pt.matrix("x", shape=(3, 4))
+    B = (pt.sin(x).T * 2.0).reshape((2, 6))
+    positions = np.array([11, 0, 5, 6, 7])
+    fn = pytensor.function([x], gather(B, positions), mode="FAST_COMPILE")
+    xv = np.random.default_rng(0).random((3, 4))
+    np.testing.assert_allclose(fn(xv), (np.sin(xv).T * 2).reshape(2, 6).ravel()[positions])
+
+
+def test_mul_by_zero_constant_entries_are_zero_even_for_inf():
+    x = pt.vector("x", shape=(3,))
+    B = np.array([0.0, 1.0, 0.0]) * pt.log(x)  # entries 0 and 2 are structurally zero
+    fn = pytensor.function([x], gather(B, np.arange(3)), mode="FAST_COMPILE")
+    np.testing.assert_allclose(fn(np.array([0.0, 2.0, 0.0])), [0.0, np.log(2.0), 0.0])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_assemble(fmt):
+    P = sp.csr_array(np.array([[1, 0, 1], [0, 1, 0]], dtype=bool))
+    lay = layout(P, fmt)
+    d = pt.vector("d", shape=(3,))
+    J = assemble(d, lay)
+    assert J.type.format == fmt
+    out = pytensor.function([d], J, mode="FAST_COMPILE")(np.array([1.0, 2.0, 3.0]))
+    assert out.format == fmt and out.shape == (2, 3)
+    expected = np.zeros((2, 3))
+    expected[lay.rows, lay.cols] = [1.0, 2.0, 3.0]
+    np.testing.assert_array_equal(out.toarray(), expected)
