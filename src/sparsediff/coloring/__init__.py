@@ -13,7 +13,8 @@ keeps the fewest colors — the first to reach the fewest on ties, so the result
 Column/row ``auto`` stops as soon as an order reaches the lower bound (the most nonzeros in a
 row, resp. column): nothing can beat it. On very large graphs (more than
 :data:`AUTO_WORK_LIMIT` neighbour visits per sweep) it tries only :data:`AUTO_ORDERS_LARGE`.
-Star ``auto`` runs the star algorithm with every order, then — only if that can still be beaten —
+Star ``auto`` runs the star algorithm with every order (stopping at the cheap bound of
+:func:`lower_bound`), then — only if that can still be beaten —
 a distance-2 coloring of ``P ∪ Pᵀ ∪ I`` (a valid star coloring too) with every order, stopping at
 its lower bound. For an explicit star order both algorithms run and the smaller result is kept.
 """
@@ -35,6 +36,7 @@ from sparsediff.coloring.structure import (
     adjacency_two_hop,
     as_structure,
     bipartite,
+    closed_two_hop,
     symmetric_adjacency,
 )
 
@@ -42,6 +44,9 @@ __all__ = [
     "AUTO_ORDERS",
     "AUTO_ORDERS_LARGE",
     "AUTO_RECOLOR_PASSES",
+    "AUTO_RECOLOR_PASSES_LARGE",
+    "AUTO_RECOLOR_PATIENCE",
+    "AUTO_RECOLOR_PATIENCE_LARGE",
     "AUTO_WORK_LIMIT",
     "KINDS",
     "ORDERS",
@@ -71,9 +76,14 @@ AUTO_ORDERS_LARGE: tuple[str, ...] = ("natural", "largest_first", "dsatur")
 #: ``auto`` trims its orders to :data:`AUTO_ORDERS_LARGE`. The 2-D Bratu pattern at n = 10⁶
 #: costs 2.5·10⁷.
 AUTO_WORK_LIMIT = 20_000_000
-#: Most iterated-greedy passes ``auto`` runs on its best distance-2 coloring (it stops earlier
-#: at the lower bound or after three passes without a gain).
-AUTO_RECOLOR_PASSES = 8
+#: Iterated-greedy passes ``auto`` runs on its best distance-2 coloring: at most this many, and
+#: it stops after ``patience`` passes without a gain (or at the lower bound). A pass visits the
+#: vertices class by class, which scatters memory accesses: at n = 10⁶ it costs several plain
+#: sweeps, hence the smaller budget above :data:`AUTO_WORK_LIMIT`.
+AUTO_RECOLOR_PASSES = 20
+AUTO_RECOLOR_PATIENCE = 5
+AUTO_RECOLOR_PASSES_LARGE = 6
+AUTO_RECOLOR_PATIENCE_LARGE = 2
 
 
 def color(
@@ -89,6 +99,7 @@ def color(
     if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"unknown coloring kind {kind!r}; expected one of {', '.join(KINDS)}")
     orders, permutation = _parse_order(order)
+    auto = isinstance(order, str) and order == "auto"
     s = as_structure(pattern)
     if kind == "star":
         if s.shape[0] != s.shape[1]:
@@ -96,30 +107,44 @@ def color(
                 f"star coloring needs a square (symmetric) pattern, got shape {s.shape}; "
                 "use kind='column' or kind='row' for a Jacobian"
             )
-        return _color_star(s, orders, permutation, seed, order == "auto")
+        return _color_star(s, orders, permutation, seed, auto)
     if kind == "row":
         s = s.transpose()
-    return _color_distance2(s, kind, orders, permutation, seed, order == "auto")
+    return _color_distance2(s, kind, orders, permutation, seed, auto)
 
 
 def lower_bound(pattern, kind: ColoringKind = "column") -> int:
     """Colors no column (row) coloring can go below: the most nonzeros in one row (column).
 
-    For ``"star"`` the bound of a distance-1 coloring of ``P ∪ Pᵀ`` that is cheap to state:
-    2 when there is an off-diagonal nonzero, 1 when there are vertices, else 0.
+    For ``"star"`` a bound that is cheap to state: 3 when ``P ∪ Pᵀ`` is not a forest of stars
+    (some edge joins two vertices of degree ≥ 2, so a path on four vertices or a triangle
+    exists), 2 when there is an off-diagonal nonzero, 1 when there are vertices, else 0.
     """
     s = as_structure(pattern)
     if kind == "row":
         s = s.transpose()
     elif kind == "star":
-        adj = symmetric_adjacency(s)
-        return 0 if s.shape[0] == 0 else (2 if adj.nnz else 1)
+        if s.shape[0] != s.shape[1]:
+            raise ValueError(f"star coloring needs a square pattern, got shape {s.shape}")
+        return _star_bound(symmetric_adjacency(s))
     elif kind != "column":
         raise ValueError(f"unknown coloring kind {kind!r}; expected one of {', '.join(KINDS)}")
     return int(s.row_lengths().max(initial=0)) if s.shape[1] else 0
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _star_bound(adj: Structure) -> int:
+    """See :func:`lower_bound` (kind ``"star"``)."""
+    n = adj.shape[0]
+    if n == 0:
+        return 0
+    if adj.nnz == 0:
+        return 1
+    deg = adj.row_lengths()
+    rows = np.repeat(np.arange(n), deg)
+    return 3 if np.any((deg[rows] >= 2) & (deg[adj.indices] >= 2)) else 2
 
 
 def _parse_order(order) -> tuple[tuple[str, ...], np.ndarray | None]:
@@ -170,16 +195,27 @@ def _sweep(g: TwoHop, name: str, seed: int, deg, perm) -> np.ndarray:
     return greedy_coloring(g, vertex_order(g, name, seed, deg))
 
 
+def _progress(colors: np.ndarray) -> tuple[int, int]:
+    """Iterated greedy makes progress while (colors, size of the smallest class) decreases:
+    emptying the smallest class is how a color disappears."""
+    return _n(colors), int(np.bincount(colors).min()) if colors.size else 0
+
+
 def _needs_degrees(orders) -> bool:
     return any(o not in ("natural", "random", "custom") for o in orders)
 
 
 def _best_distance2(
-    g: TwoHop, orders, perm, seed: int, bound: int, auto: bool
+    g: TwoHop, orders, perm, seed: int, bound: int, auto: bool, beat: int | None = None
 ) -> tuple[np.ndarray, str, int]:
     """Best distance-2 coloring over ``orders`` (stopping at the lower ``bound``), then, for
-    ``auto``, iterated-greedy passes: ``(colors, order name, passes)``."""
-    if auto and g.work() > AUTO_WORK_LIMIT:
+    ``auto``, iterated-greedy passes: ``(colors, order name, passes)``.
+
+    ``beat``: the result only matters if it has fewer colors than this; the passes (which
+    usually remove one color) are skipped when they would need to remove more.
+    """
+    large = g.work() > AUTO_WORK_LIMIT
+    if auto and large:
         orders = AUTO_ORDERS_LARGE
     deg = degrees(g) if _needs_degrees(orders) else None
     best, best_name = None, orders[0]
@@ -189,13 +225,20 @@ def _best_distance2(
             best, best_name = colors, name
         if _n(colors) <= bound:
             break
-    passes = best_passes = 0
+    if beat is not None and _n(best) > beat:
+        auto = False
+    most = AUTO_RECOLOR_PASSES_LARGE if large else AUTO_RECOLOR_PASSES
+    patience = AUTO_RECOLOR_PATIENCE_LARGE if large else AUTO_RECOLOR_PATIENCE
+    passes = best_passes = last_progress = 0
     current = best
-    while auto and passes < AUTO_RECOLOR_PASSES and _n(best) > bound and passes - best_passes < 3:
+    record = _progress(best)
+    while auto and passes < most and _n(best) > bound and passes - last_progress < patience:
         current = recolor_by_classes(g, current)
         passes += 1
         if _n(current) < _n(best):
             best, best_passes = current, passes
+        if _progress(current) < record:
+            record, last_progress = _progress(current), passes
     return best, best_name, best_passes
 
 
@@ -218,10 +261,10 @@ def _color_star(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
         return _coloring(np.zeros(0, dtype=np.int64), "star", orders[0], "star")
     adj = symmetric_adjacency(s)
     closed = symmetric_adjacency(s, diagonal=True)
-    g2 = TwoHop(n, closed.indptr, closed.indices, closed.indptr, closed.indices)
+    g2 = closed_two_hop(closed)
     if auto and g2.work() > AUTO_WORK_LIMIT:
         orders = AUTO_ORDERS_LARGE
-    trivial = 2 if adj.nnz else 1
+    trivial = _star_bound(adj)
     g1 = adjacency_two_hop(adj)
     deg = degrees(g1) if _needs_degrees(orders) else None
     best, best_name = None, orders[0]
@@ -239,7 +282,9 @@ def _color_star(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
     # max degree + 1 colors, so it is only worth trying when that can beat the star result
     d2_bound = int(closed.row_lengths().max(initial=0))
     if d2_bound < _n(best):
-        colors, name, passes = _best_distance2(g2, orders, perm, seed, d2_bound, auto)
+        colors, name, passes = _best_distance2(
+            g2, orders, perm, seed, d2_bound, auto, beat=_n(best)
+        )
         if _n(colors) < _n(best):
             return _coloring(colors, "star", name, "distance2", passes)
     return _coloring(best, "star", best_name, "star")

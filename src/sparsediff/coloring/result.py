@@ -65,6 +65,8 @@ class Coloring:
 
     def groups(self) -> list[np.ndarray]:
         """The vertices of each color, one array per color."""
+        if self.n_colors == 0:
+            return []
         ptr, members = self.groups_csr()
         return np.split(members, ptr[1:-1])
 

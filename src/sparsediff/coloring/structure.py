@@ -66,10 +66,24 @@ class TwoHop:
         return int(_two_hop_work(self.a_ptr, self.a_idx, self.b_ptr))
 
 
+def two_hop(n: int, a_ptr, a_idx, b_ptr, b_idx) -> TwoHop:
+    """A :class:`TwoHop`, stored as int32 when the sizes allow: the sweeps that visit vertices
+    in a scattered order (random, class by class) are bound by memory traffic."""
+    small = max(a_idx.size, b_idx.size, n, a_ptr.size, b_ptr.size) < 2**31 - 1
+    dtype = np.int32 if small else np.int64
+    arrays = (np.asarray(x, dtype=dtype) for x in (a_ptr, a_idx, b_ptr, b_idx))
+    return TwoHop(n, *arrays)
+
+
 def bipartite(s: Structure) -> TwoHop:
     """Column intersection graph of ``s``: columns are adjacent when they share a row."""
     t = s.transpose()  # CSC: rows of each column
-    return TwoHop(s.shape[1], t.indptr, t.indices, s.indptr, s.indices)
+    return two_hop(s.shape[1], t.indptr, t.indices, s.indptr, s.indices)
+
+
+def closed_two_hop(closed: Structure) -> TwoHop:
+    """Distance-2 graph of a symmetric structure with its diagonal (its own transpose)."""
+    return two_hop(closed.shape[0], closed.indptr, closed.indices, closed.indptr, closed.indices)
 
 
 def symmetric_adjacency(s: Structure, diagonal: bool = False) -> Structure:
@@ -86,7 +100,7 @@ def adjacency_two_hop(adj: Structure) -> TwoHop:
     """Ordinary adjacency graph in two-hop form (``A`` is the identity)."""
     n = adj.shape[0]
     ident = np.arange(n + 1, dtype=np.int64)
-    return TwoHop(n, ident, ident[:n], adj.indptr, adj.indices)
+    return two_hop(n, ident, ident[:n], adj.indptr, adj.indices)
 
 
 # --------------------------------------------------------------------------------------------
