@@ -1,0 +1,340 @@
+"""Built-in problems: PyTensor graphs written the way users write them, with analytic derivatives.
+
+They serve the demo, the tests and the benchmarks. Each analytic Jacobian or Hessian is built in
+vectorized NumPy, O(nnz), so large sizes can be checked without any dense matrix. Ported from the
+reference workloads (MINPACK-2 solid fuel ignition, the 2-D Brusselator of
+SparseConnectivityTracer.jl / DifferentialEquations.jl).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytensor.tensor as pt
+import scipy.sparse as sp
+from pytensor.graph.basic import Variable
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A residual (``kind="jacobian"``) or a scalar cost (``kind="hessian"``) and its derivative."""
+
+    name: str
+    x: Variable
+    expression: Variable
+    x0: np.ndarray
+    numpy_expression: Callable[..., np.ndarray]
+    numpy_derivative: Callable[..., sp.csr_array]
+    kind: str = "jacobian"
+    params: tuple[Variable, ...] = ()
+    param_values: tuple[np.ndarray, ...] = field(default=())
+
+    @property
+    def n(self) -> int:
+        return int(self.x.type.shape[0])
+
+    @property
+    def m(self) -> int:
+        """Rows of the derivative: equations for a residual, n for a Hessian."""
+        return self.n if self.kind == "hessian" else int(np.prod(self.expression.type.shape))
+
+    def residual_numpy(self, x: np.ndarray, *params) -> np.ndarray:
+        """The expression evaluated in NumPy (cost for Hessian problems)."""
+        return self.numpy_expression(x, *(params or self.param_values))
+
+    def jacobian(self, x: np.ndarray, *params) -> sp.csr_array:
+        """Analytic Jacobian (for a Hessian problem: the Hessian) as a CSR array."""
+        return sp.csr_array(self.numpy_derivative(x, *(params or self.param_values)))
+
+    hessian = jacobian
+
+    def pattern(self) -> sp.csr_array:
+        """Exact structural pattern: the derivative at a generic point (no value zeros)."""
+        rng = np.random.default_rng(12345)
+        x = self.x0 + rng.uniform(0.1, 0.2, size=self.n)
+        d = self.jacobian(x)
+        d.eliminate_zeros()
+        return sp.csr_array(d != 0, dtype=bool)
+
+
+def _vector(name: str, n: int) -> Variable:
+    return pt.vector(name, shape=(n,), dtype="float64")
+
+
+def _csr(rows, cols, vals, shape) -> sp.csr_array:
+    out = sp.coo_array(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
+    ).tocsr()
+    out.sum_duplicates()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+def fd1d(n: int) -> Problem:
+    """``r_i = x_{i-1} - 2x_i + x_{i+1} - h²(exp(x_i) + x_i³)``, zero Dirichlet ends. Tridiagonal."""
+    h2 = 1.0 / (n + 1) ** 2
+    x = _vector("x", n)
+    padded = pt.concatenate([pt.zeros(1), x, pt.zeros(1)])
+    residual = padded[:-2] - 2 * x + padded[2:] - h2 * (pt.exp(x) + x**3)
+
+    def numpy_residual(z):
+        p = np.concatenate([[0.0], z, [0.0]])
+        return p[:-2] - 2 * z + p[2:] - h2 * (np.exp(z) + z**3)
+
+    def numpy_jacobian(z):
+        k = np.arange(n)
+        diag = -2 - h2 * (np.exp(z) + 3 * z**2)
+        return _csr(
+            [k, k[1:], k[:-1]],
+            [k, k[1:] - 1, k[:-1] + 1],
+            [diag, np.ones(n - 1), np.ones(n - 1)],
+            (n, n),
+        )
+
+    return Problem(f"fd1d(n={n})", x, residual, np.zeros(n), numpy_residual, numpy_jacobian)
+
+
+# ---------------------------------------------------------------------------------------------
+def bratu_start(nx: int, ny: int, lam: float = 5.0) -> np.ndarray:
+    """MINPACK-2's standard starting point for the solid fuel ignition problem."""
+    hx, hy = 1.0 / (nx + 1), 1.0 / (ny + 1)
+    di = np.minimum(np.arange(1, nx + 1), nx - np.arange(1, nx + 1) + 1) * hx
+    dj = np.minimum(np.arange(1, ny + 1), ny - np.arange(1, ny + 1) + 1) * hy
+    return (lam / (lam + 1.0)) * np.sqrt(np.minimum(di[None, :], dj[:, None])).ravel()
+
+
+def bratu2d(
+    nx: int, ny: int | None = None, lam: float = 5.0, lam_as_parameter: bool = False
+) -> Problem:
+    """2-D Bratu = MINPACK-2 solid fuel ignition, ``-Δu = λ eᵘ`` on an nx×ny interior grid.
+
+    ``F_k = (2u - u_L - u_R) hy/hx + (2u - u_B - u_T) hx/hy - hx hy λ exp(u)``, k = j*nx + i.
+    With ``lam_as_parameter`` λ is a scalar PyTensor input (``params``).
+    """
+    ny = nx if ny is None else ny
+    n = nx * ny
+    hx, hy = 1.0 / (nx + 1), 1.0 / (ny + 1)
+    x = _vector("x", n)
+    lam_var = pt.scalar("lam", dtype="float64") if lam_as_parameter else lam
+    u = x.reshape((ny, nx))
+    up = pt.zeros((ny + 2, nx + 2))
+    up = pt.set_subtensor(up[1:-1, 1:-1], u)
+    uxx = (2 * u - up[1:-1, :-2] - up[1:-1, 2:]) * (hy / hx)
+    uyy = (2 * u - up[:-2, 1:-1] - up[2:, 1:-1]) * (hx / hy)
+    residual = (uxx + uyy - hx * hy * lam_var * pt.exp(u)).ravel()
+
+    def numpy_residual(z, lam_value=lam):
+        w = z.reshape(ny, nx)
+        p = np.zeros((ny + 2, nx + 2))
+        p[1:-1, 1:-1] = w
+        a = (2 * w - p[1:-1, :-2] - p[1:-1, 2:]) * (hy / hx)
+        b = (2 * w - p[:-2, 1:-1] - p[2:, 1:-1]) * (hx / hy)
+        return (a + b - hx * hy * lam_value * np.exp(w)).ravel()
+
+    def numpy_jacobian(z, lam_value=lam):
+        k = np.arange(n)
+        i, j = k % nx, k // nx
+        rows, cols = [k], [k]
+        vals = [2 * (hy / hx + hx / hy) - hx * hy * lam_value * np.exp(z)]
+        for mask, off, v in (
+            (i != 0, -1, -hy / hx),
+            (i != nx - 1, 1, -hy / hx),
+            (j != 0, -nx, -hx / hy),
+            (j != ny - 1, nx, -hx / hy),
+        ):
+            rows.append(k[mask])
+            cols.append(k[mask] + off)
+            vals.append(np.full(int(mask.sum()), v))
+        return _csr(rows, cols, vals, (n, n))
+
+    params = (lam_var,) if lam_as_parameter else ()
+    values = (np.asarray(lam),) if lam_as_parameter else ()
+    return Problem(
+        f"bratu2d({nx}x{ny})",
+        x,
+        residual,
+        bratu_start(nx, ny, lam),
+        numpy_residual,
+        numpy_jacobian,
+        params=params,
+        param_values=values,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+def brusselator2d(
+    N: int, A: float = 3.4, B: float = 1.0, alpha0: float = 10.0, dx: float | None = None
+) -> Problem:
+    """2-D Brusselator reaction-diffusion right-hand side, periodic, 2N² unknowns.
+
+    State order is Julia's column-major ``u[i, j, k]``: flat index ``i + N j + N² k`` (k = 0: u,
+    k = 1: v), i.e. ``x.reshape((2, N, N))`` in C order is ``[k, j, i]``. Defaults are the
+    DifferentialEquations.jl tutorial's; ``brusselator2d(N, A=1, B=1, alpha0=1, dx=1)`` is
+    SparseConnectivityTracer.jl's test problem. 6 nonzeros per row.
+    """
+    dx = 1.0 / (N - 1) if dx is None else dx
+    a = alpha0 / dx**2
+    n = 2 * N * N
+    x = _vector("x", n)
+    state = x.reshape((2, N, N))
+    u, v = state[0], state[1]
+
+    def lap(w):
+        return pt.roll(w, 1, 0) + pt.roll(w, -1, 0) + pt.roll(w, 1, 1) + pt.roll(w, -1, 1) - 4 * w
+
+    du = a * lap(u) + B + u * u * v - (A + 1) * u
+    dv = a * lap(v) + A * u - u * u * v
+    rhs = pt.stack([du, dv]).ravel()
+
+    def numpy_rhs(z):
+        s = z.reshape(2, N, N)
+        uu, vv = s[0], s[1]
+
+        def nlap(w):
+            return (
+                np.roll(w, 1, 0) + np.roll(w, -1, 0) + np.roll(w, 1, 1) + np.roll(w, -1, 1) - 4 * w
+            )
+
+        return np.stack(
+            [
+                a * nlap(uu) + B + uu * uu * vv - (A + 1) * uu,
+                a * nlap(vv) + A * uu - uu * uu * vv,
+            ]
+        ).ravel()
+
+    def numpy_jacobian(z):
+        s = z.reshape(2, N * N)
+        uu, vv = s[0], s[1]
+        cell = np.arange(N * N)
+        i, j = cell % N, cell // N
+
+        def idx(ii, jj, k):
+            return (ii % N) + N * (jj % N) + N * N * k
+
+        rows, cols, vals = [], [], []
+        for k in (0, 1):
+            r = idx(i, j, k)
+            for di, dj in ((-1, 0), (1, 0), (0, 1), (0, -1)):
+                rows.append(r)
+                cols.append(idx(i + di, j + dj, k))
+                vals.append(np.full(N * N, a))
+        r0, r1 = idx(i, j, 0), idx(i, j, 1)
+        rows += [r0, r0, r1, r1]
+        cols += [r0, r1, r0, r1]
+        vals += [-4 * a + 2 * uu * vv - (A + 1), uu * uu, A - 2 * uu * vv, -4 * a - uu * uu]
+        return _csr(rows, cols, vals, (n, n))
+
+    grid = np.linspace(0.0, 1.0, N)
+    X, Y = np.meshgrid(grid, grid, indexing="ij")  # [i, j]
+    start = np.stack([22 * Y * (1 - Y) ** 1.5, 27 * X * (1 - X) ** 1.5])  # [k, i, j]
+    x0 = start.transpose(0, 2, 1).ravel()  # [k, j, i]
+    return Problem(f"brusselator2d(N={N})", x, rhs, x0, numpy_rhs, numpy_jacobian)
+
+
+# ---------------------------------------------------------------------------------------------
+def energy2d(N: int) -> Problem:
+    """``E(u) = ½ Σ |∇u|² + Σ exp(u) - Σ f u`` on an N×N grid (zero Dirichlet boundary).
+
+    Its Hessian is the 5-point Laplacian plus ``diag(exp(u))``: a star-coloring test.
+    """
+    n = N * N
+    x = _vector("x", n)
+    f = np.linspace(0.5, 1.5, n)
+    u = x.reshape((N, N))
+    up = pt.pad(u, 1)
+    cost = (
+        0.5 * ((up[1:, 1:-1] - up[:-1, 1:-1]) ** 2).sum()
+        + 0.5 * ((up[1:-1, 1:] - up[1:-1, :-1]) ** 2).sum()
+        + pt.exp(u).sum()
+        - (f * x).sum()
+    )
+
+    def numpy_cost(z):
+        p = np.pad(z.reshape(N, N), 1)
+        return (
+            0.5 * ((p[1:, 1:-1] - p[:-1, 1:-1]) ** 2).sum()
+            + 0.5 * ((p[1:-1, 1:] - p[1:-1, :-1]) ** 2).sum()
+            + np.exp(z).sum()
+            - (f * z).sum()
+        )
+
+    def numpy_hessian(z):
+        k = np.arange(n)
+        i, j = k % N, k // N
+        rows, cols, vals = [k], [k], [4.0 + np.exp(z)]
+        for mask, off in ((i != 0, -1), (i != N - 1, 1), (j != 0, -N), (j != N - 1, N)):
+            rows.append(k[mask])
+            cols.append(k[mask] + off)
+            vals.append(np.full(int(mask.sum()), -1.0))
+        return _csr(rows, cols, vals, (n, n))
+
+    return Problem(
+        f"energy2d(N={N})", x, cost, np.zeros(n), numpy_cost, numpy_hessian, kind="hessian"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+def rectangular(n: int) -> Problem:
+    """More equations than unknowns (m = 2n - 1): ``[x² - c, sin(x[1:] - x[:-1])]``."""
+    x = _vector("x", n)
+    c = np.linspace(1.0, 2.0, n)
+    residual = pt.concatenate([x**2 - c, pt.sin(x[1:] - x[:-1])])
+
+    def numpy_residual(z):
+        return np.concatenate([z**2 - c, np.sin(z[1:] - z[:-1])])
+
+    def numpy_jacobian(z):
+        k = np.arange(n)
+        d = np.cos(z[1:] - z[:-1])
+        r = n + k[:-1]
+        return _csr([k, r, r], [k, k[1:], k[:-1]], [2 * z, d, -d], (2 * n - 1, n))
+
+    return Problem(
+        f"rectangular(n={n})", x, residual, np.linspace(0.5, 1.0, n), numpy_residual, numpy_jacobian
+    )
+
+
+def dense_row_col(n: int) -> Problem:
+    """A diagonal plus one dense column and one dense row.
+
+    ``r_i = x_i² + c_i x_{n-1}`` for i < n - 1 and ``r_{n-1} = Σ x``: column coloring needs n
+    colors (the dense row), row coloring n too (the dense column); bicoloring needs a few.
+    """
+    x = _vector("x", n)
+    c = 1.0 + np.arange(n - 1) / n
+    residual = pt.concatenate([x[:-1] ** 2 + c * x[-1], x.sum()[None]])
+
+    def numpy_residual(z):
+        return np.concatenate([z[:-1] ** 2 + c * z[-1], [z.sum()]])
+
+    def numpy_jacobian(z):
+        k = np.arange(n - 1)
+        last = np.full(n - 1, n - 1)
+        return _csr(
+            [k, k, np.full(n, n - 1)],
+            [k, last, np.arange(n)],
+            [2 * z[:-1], c, np.ones(n)],
+            (n, n),
+        )
+
+    return Problem(
+        f"dense_row_col(n={n})",
+        x,
+        residual,
+        np.linspace(0.5, 1.0, n),
+        numpy_residual,
+        numpy_jacobian,
+    )
+
+
+#: Name → constructor taking one size argument (n, or the grid side for 2-D problems).
+PROBLEMS: dict[str, Callable[[int], Problem]] = {
+    "fd1d": fd1d,
+    "bratu2d": bratu2d,
+    "brusselator2d": brusselator2d,
+    "energy2d": energy2d,
+    "rectangular": rectangular,
+    "dense_row_col": dense_row_col,
+}
