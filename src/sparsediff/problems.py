@@ -73,7 +73,10 @@ def _csr(rows, cols, vals, shape) -> sp.csr_array:
 
 # ---------------------------------------------------------------------------------------------
 def fd1d(n: int) -> Problem:
-    """``r_i = x_{i-1} - 2x_i + x_{i+1} - h²(exp(x_i) + x_i³)``, zero Dirichlet ends. Tridiagonal."""
+    """``r_i = x_{i-1} - 2x_i + x_{i+1} - h²(exp(x_i) + x_i³)``, zero Dirichlet ends.
+
+    Tridiagonal Jacobian, 3 colors.
+    """
     h2 = 1.0 / (n + 1) ** 2
     x = _vector("x", n)
     padded = pt.concatenate([pt.zeros(1), x, pt.zeros(1)])
