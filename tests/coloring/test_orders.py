@@ -110,3 +110,17 @@ def test_unknown_order():
     g = bipartite(as_structure(np.eye(3)))
     with pytest.raises(ValueError, match="unknown order"):
         vertex_order(g, "alphabetical")
+
+
+def test_dsatur_beyond_the_bitmask(monkeypatch):
+    """Colors past the per-vertex bitmask fall back to scanning: same coloring either way."""
+    import sparsediff.coloring.greedy as greedy
+
+    rng = np.random.default_rng(2)
+    P = rng.random((60, 200)) < 0.3
+    g = bipartite(as_structure(P))
+    wide = dsatur(g)
+    assert wide[0].max() + 1 > 64
+    monkeypatch.setattr(greedy, "DSATUR_MAX_WORDS", 1)
+    narrow = dsatur(g)
+    assert np.array_equal(wide[0], narrow[0]) and np.array_equal(wide[1], narrow[1])

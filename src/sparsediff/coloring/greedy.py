@@ -106,6 +106,7 @@ def _dsatur(n, a_ptr, a_idx, b_ptr, b_idx, deg, words):
     forbidden = np.full(n + 1, -1, dtype=np.int64)
     mark = np.full(n, -1, dtype=np.int64)
     order = np.empty(n, dtype=np.int64)
+    uncolored = np.empty(maxd + 1, dtype=np.int64)  # distinct uncolored neighbours of v
     hi = 0
     one = np.uint64(1)
     for step in range(n):
@@ -114,20 +115,9 @@ def _dsatur(n, a_ptr, a_idx, b_ptr, b_idx, deg, words):
         v = head[hi]
         bucket_remove(head, nxt, prv, sat, v)
         order[step] = v
-        # first fit
-        for k in range(a_ptr[v], a_ptr[v + 1]):
-            i = a_idx[k]
-            for s in range(b_ptr[i], b_ptr[i + 1]):
-                u = b_idx[s]
-                c = colors[u]
-                if c >= 0 and u != v:
-                    forbidden[c] = v
-        c = 0
-        while forbidden[c] == v:
-            c += 1
-        colors[v] = c
-        # saturation of the uncolored neighbours
+        # one walk: forbid the neighbours' colors, collect the uncolored neighbours
         mark[v] = v
+        m = 0
         for k in range(a_ptr[v], a_ptr[v + 1]):
             i = a_idx[k]
             for s in range(b_ptr[i], b_ptr[i + 1]):
@@ -135,30 +125,41 @@ def _dsatur(n, a_ptr, a_idx, b_ptr, b_idx, deg, words):
                 if mark[u] == v:
                     continue
                 mark[u] = v
-                if colors[u] >= 0:
-                    continue
-                if c < nbits:
-                    w = c // 64
-                    bit = one << np.uint64(c % 64)
-                    if masks[u, w] & bit:
-                        continue
-                    masks[u, w] |= bit
+                cu = colors[u]
+                if cu >= 0:
+                    forbidden[cu] = v
                 else:
-                    seen = False
-                    for k2 in range(a_ptr[u], a_ptr[u + 1]):
-                        i2 = a_idx[k2]
-                        for s2 in range(b_ptr[i2], b_ptr[i2 + 1]):
-                            x = b_idx[s2]
-                            if x != v and x != u and colors[x] == c:
-                                seen = True
-                                break
-                        if seen:
+                    uncolored[m] = u
+                    m += 1
+        c = 0
+        while forbidden[c] == v:
+            c += 1
+        colors[v] = c
+        # saturation of the uncolored neighbours: does c add a new color around u?
+        w = c // 64
+        bit = one << np.uint64(c % 64)
+        for t in range(m):
+            u = uncolored[t]
+            if c < nbits:
+                if masks[u, w] & bit:
+                    continue
+                masks[u, w] |= bit
+            else:
+                seen = False
+                for k2 in range(a_ptr[u], a_ptr[u + 1]):
+                    i2 = a_idx[k2]
+                    for s2 in range(b_ptr[i2], b_ptr[i2 + 1]):
+                        x = b_idx[s2]
+                        if x != v and x != u and colors[x] == c:
+                            seen = True
                             break
                     if seen:
-                        continue
-                bucket_remove(head, nxt, prv, sat, u)
-                sat[u] += 1
-                bucket_push(head, nxt, prv, sat, u)
-                if sat[u] > hi:
-                    hi = sat[u]
+                        break
+                if seen:
+                    continue
+            bucket_remove(head, nxt, prv, sat, u)
+            sat[u] += 1
+            bucket_push(head, nxt, prv, sat, u)
+            if sat[u] > hi:
+                hi = sat[u]
     return colors, order
