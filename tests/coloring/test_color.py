@@ -479,6 +479,8 @@ def test_lower_bounds():
     assert color(star_graph, "star").n_colors == 2
     assert lower_bound(np.eye(4), "star") == 1
     assert lower_bound(np.zeros((0, 0)), "star") == 0
+    assert lower_bound(np.zeros((3, 4)), "column") == 1  # one color for the empty columns
+    assert lower_bound(np.zeros((3, 0)), "column") == 0
     with pytest.raises(ValueError, match="square"):
         lower_bound(np.ones((2, 3)), "star")
     with pytest.raises(ValueError, match="unknown coloring kind"):

@@ -11,12 +11,14 @@
 explicit permutation, or ``"auto"`` (the default), which tries :data:`AUTO_ORDERS` in turn and
 keeps the fewest colors — the first to reach the fewest on ties, so the result is deterministic.
 Column/row ``auto`` stops as soon as an order reaches the lower bound (the most nonzeros in a
-row, resp. column): nothing can beat it. On very large graphs (more than
-:data:`AUTO_WORK_LIMIT` neighbour visits per sweep) it tries only :data:`AUTO_ORDERS_LARGE`.
-Star ``auto`` runs the star algorithm with every order (stopping at the cheap bound of
-:func:`lower_bound`), then — only if that can still be beaten —
-a distance-2 coloring of ``P ∪ Pᵀ ∪ I`` (a valid star coloring too) with every order, stopping at
-its lower bound. For an explicit star order both algorithms run and the smaller result is kept.
+row, resp. column): nothing can beat it. Otherwise it refines the best result by iterated greedy
+(recoloring class by class, which never adds colors; :data:`AUTO_RECOLOR_PASSES`) and reports
+the number of passes in ``Coloring.recolor_passes``. On very large graphs (more than
+:data:`AUTO_WORK_LIMIT` neighbour visits per sweep) it tries only :data:`AUTO_ORDERS_LARGE`
+and fewer passes. Star ``auto`` runs the star algorithm with every order (stopping at the cheap
+bound of :func:`lower_bound`), then — only if that can still be beaten — a distance-2 coloring
+of ``P ∪ Pᵀ ∪ I`` (a valid star coloring too) the same way. For an explicit star order both
+algorithms run with that order and the smaller result is kept (ties: the star algorithm).
 """
 
 from __future__ import annotations
@@ -129,10 +131,16 @@ def lower_bound(pattern, kind: ColoringKind = "column") -> int:
         return _star_bound(symmetric_adjacency(s))
     elif kind != "column":
         raise ValueError(f"unknown coloring kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return int(s.row_lengths().max(initial=0)) if s.shape[1] else 0
+    return _distance2_bound(s)
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _distance2_bound(s: Structure) -> int:
+    """Most nonzeros in a row; at least 1 when there are columns to color."""
+    n = s.shape[1]
+    return max(1, int(s.row_lengths().max(initial=0))) if n else 0
 
 
 def _star_bound(adj: Structure) -> int:
@@ -247,7 +255,7 @@ def _color_distance2(s: Structure, kind, orders, perm, seed: int, auto: bool) ->
     n = s.shape[1]
     if n == 0:
         return _coloring(np.zeros(0, dtype=np.int64), kind, orders[0], "distance2")
-    bound = int(s.row_lengths().max(initial=0))
+    bound = _distance2_bound(s)
     if auto and bound == n:
         # a full row: every pair of columns conflicts, and natural order gives 0 … n-1
         return _coloring(np.arange(n, dtype=np.int64), kind, "natural", "distance2")
