@@ -459,6 +459,9 @@ def test_coloring_result():
     assert ptr[-1] == c.n_vertices and np.array_equal(np.diff(ptr), np.bincount(c.colors))
     assert "n_colors=5" in repr(c) and "column" in repr(c)
     assert Coloring(np.array([0, 1, 0]), 2, "row") == Coloring([0, 1, 0], 2, "row")
+    assert hash(Coloring(np.array([0, 1, 0]), 2, "row")) == hash(Coloring([0, 1, 0], 2, "row"))
+    assert Coloring([0, 1], 2, "row") != Coloring([0, 1], 2, "column")
+    assert Coloring([0, 1], 2, "column").order == "given"
     assert Coloring(np.zeros(0, dtype=int), 0, "star").groups() == []
     with pytest.raises(ValueError, match="n_colors"):
         Coloring(np.array([0, 2]), 2, "column")

@@ -24,15 +24,16 @@ class Coloring:
 
     ``order`` names the vertex order that produced it; ``method`` says which algorithm
     (``"distance2"`` for column/row and for a star coloring obtained as a distance-2 coloring,
-    ``"star"`` for the star-coloring algorithm); ``recolor_passes`` how many iterated-greedy
-    passes (recoloring class by class, which never adds colors) refined the greedy result.
+    ``"star"`` for the star-coloring algorithm; both are ``"given"`` for colors built by hand);
+    ``recolor_passes`` how many iterated-greedy passes (recoloring class by class, which never
+    adds colors) refined the greedy result.
     """
 
     colors: np.ndarray
     n_colors: int
     kind: ColoringKind
-    order: str = "natural"
-    method: str = field(default="distance2")
+    order: str = "given"
+    method: str = field(default="given")
     recolor_passes: int = 0
 
     def __post_init__(self) -> None:
@@ -79,7 +80,9 @@ class Coloring:
             and np.array_equal(self.colors, other.colors)
         )
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        # the colors are read-only, so hashing by content agrees with ``==``
+        return hash((self.kind, self.n_colors, self.colors.tobytes()))
 
     def __repr__(self) -> str:
         per = "rows" if self.kind == "row" else "columns"
