@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import scipy.sparse as sp
 import pytensor
 import pytest
 from pytensor.gradient import hessian, jacobian
@@ -16,6 +19,7 @@ SMALL = [
     problems.brusselator2d(4),
     problems.brusselator2d(6, A=1.0, B=1.0, alpha0=1.0, dx=1.0),
     problems.energy2d(4),
+    problems.energy2d(3, nonlinearity="quartic"),
     problems.rectangular(6),
     problems.dense_row_col(6),
 ]
@@ -41,8 +45,9 @@ def test_analytic_derivative_matches_dense_pytensor(problem):
 def test_pattern_is_the_analytic_structure(problem):
     P = problem.pattern()
     assert P.dtype == bool and P.shape == (problem.m, problem.n)
-    J = problem.jacobian(problem.x0 + 0.3)
-    assert ((J != 0).toarray() <= P.toarray()).all()
+    assert P.has_sorted_indices and P.data.all()
+    J = problem.jacobian(problem.x0 + np.random.default_rng(1).uniform(0.1, 0.2, problem.n))
+    np.testing.assert_array_equal((J != 0).toarray(), P.toarray())
 
 
 def test_known_structures():
@@ -62,3 +67,57 @@ def test_registry_names_every_constructor():
         "rectangular",
         "dense_row_col",
     }
+
+
+def test_brusselator_matches_sparseconnectivitytracer_reference():
+    """SparseConnectivityTracer.jl's N = 6 pattern (Julia order, MIT licence: tests/data)."""
+    ref = np.load(Path(__file__).parent / "data" / "sct_Brusselator_N6_jacobian_pattern.npz")
+    shape = tuple(int(s) for s in ref["shape"])
+    P_ref = sp.csr_array(
+        (np.ones(len(ref["rows"]), dtype=bool), (ref["rows"], ref["cols"])), shape=shape
+    )
+    for problem in (
+        problems.brusselator2d(6, A=1.0, B=1.0, alpha0=1.0, dx=1.0),
+        problems.brusselator2d(6),
+    ):
+        P = problem.pattern()
+        assert P.shape == shape and P.nnz == 432
+        assert (P != P_ref).nnz == 0
+
+
+def test_brusselator_trap_at_the_initial_condition():
+    """u = 0 on a grid line of the DiffEq start: value zeros, yet structural nonzeros."""
+    problem = problems.brusselator2d(8)
+    J = problem.jacobian(problem.x0)
+    J.eliminate_zeros()
+    P = problem.pattern()
+    assert J.nnz < P.nnz == 12 * 64
+    assert ((J != 0).toarray() <= P.toarray()).all()
+
+
+def test_bratu_parameter_variant_agrees_with_constant():
+    fixed = problems.bratu2d(5, lam=3.0)
+    param = problems.bratu2d(5, lam=3.0, lam_as_parameter=True)
+    assert len(param.params) == 1 and len(param.param_values) == 1
+    x = fixed.x0 + 0.1
+    np.testing.assert_allclose(fixed.residual_numpy(x), param.residual_numpy(x, np.array(3.0)))
+    assert abs(fixed.jacobian(x) - param.jacobian(x, np.array(3.0))).max() == 0
+    np.testing.assert_allclose(
+        problems.bratu2d(5, lam=1.0).residual_numpy(x), param.residual_numpy(x, np.array(1.0))
+    )
+
+
+def test_bratu_start_is_minpack2():
+    x0 = problems.bratu2d(4, 3).x0
+    assert x0.shape == (12,) and x0.min() > 0 and x0.max() < 5.0 / 6.0
+
+
+@pytest.mark.parametrize("name", sorted(problems.PROBLEMS))
+def test_from_size_and_large_patterns_are_cheap(name):
+    problem = problems.from_size(name, 200_000)
+    assert 0.8 * 200_000 <= problem.n <= 1.2 * 200_000
+    P = problem.pattern()
+    assert P.shape == (problem.m, problem.n)
+    assert P.nnz <= 6 * problem.m + problem.n
+    r = problem.residual_numpy(problem.x0)
+    assert np.ndim(r) == (0 if problem.kind == "hessian" else 1)

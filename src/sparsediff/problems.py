@@ -51,12 +51,17 @@ class Problem:
     hessian = jacobian
 
     def pattern(self) -> sp.csr_array:
-        """Exact structural pattern: the derivative at a generic point (no value zeros)."""
-        rng = np.random.default_rng(12345)
-        x = self.x0 + rng.uniform(0.1, 0.2, size=self.n)
-        d = self.jacobian(x)
-        d.eliminate_zeros()
-        return sp.csr_array(d != 0, dtype=bool)
+        """Exact structural pattern, O(nnz): the analytic derivative's stored entries.
+
+        The analytic derivatives store every structural entry explicitly (a value that happens
+        to be zero at some point, e.g. ``du/dv = u²`` where ``u = 0`` in the Brusselator's
+        initial condition, is still stored), so the pattern does not depend on the point.
+        """
+        d = self.jacobian(self.x0)
+        d.sort_indices()
+        return sp.csr_array(
+            (np.ones(d.nnz, dtype=bool), d.indices.copy(), d.indptr.copy()), shape=d.shape
+        )
 
 
 def _vector(name: str, n: int) -> Variable:
@@ -237,11 +242,15 @@ def brusselator2d(
 
 
 # ---------------------------------------------------------------------------------------------
-def energy2d(N: int) -> Problem:
-    """``E(u) = ½ Σ |∇u|² + Σ exp(u) - Σ f u`` on an N×N grid (zero Dirichlet boundary).
+def energy2d(N: int, nonlinearity: str = "exp") -> Problem:
+    """``E(u) = ½ Σ |∇u|² + Σ g(u) - Σ f u`` on an N×N grid (zero Dirichlet boundary).
 
-    Its Hessian is the 5-point Laplacian plus ``diag(exp(u))``: a star-coloring test.
+    ``g`` is ``exp`` (default) or ``u⁴/4`` (``nonlinearity="quartic"``). The Hessian is the
+    5-point Laplacian plus ``diag(g''(u))``: a star-coloring test.
     """
+    if nonlinearity not in ("exp", "quartic"):
+        raise ValueError(f"nonlinearity must be 'exp' or 'quartic', got {nonlinearity!r}")
+    quartic = nonlinearity == "quartic"
     n = N * N
     x = _vector("x", n)
     f = np.linspace(0.5, 1.5, n)
@@ -250,7 +259,7 @@ def energy2d(N: int) -> Problem:
     cost = (
         0.5 * ((up[1:, 1:-1] - up[:-1, 1:-1]) ** 2).sum()
         + 0.5 * ((up[1:-1, 1:] - up[1:-1, :-1]) ** 2).sum()
-        + pt.exp(u).sum()
+        + ((u**4).sum() / 4 if quartic else pt.exp(u).sum())
         - (f * x).sum()
     )
 
@@ -259,22 +268,29 @@ def energy2d(N: int) -> Problem:
         return (
             0.5 * ((p[1:, 1:-1] - p[:-1, 1:-1]) ** 2).sum()
             + 0.5 * ((p[1:-1, 1:] - p[1:-1, :-1]) ** 2).sum()
-            + np.exp(z).sum()
+            + ((z**4).sum() / 4 if quartic else np.exp(z).sum())
             - (f * z).sum()
         )
 
     def numpy_hessian(z):
         k = np.arange(n)
         i, j = k % N, k // N
-        rows, cols, vals = [k], [k], [4.0 + np.exp(z)]
+        rows, cols, vals = [k], [k], [4.0 + (3 * z**2 if quartic else np.exp(z))]
         for mask, off in ((i != 0, -1), (i != N - 1, 1), (j != 0, -N), (j != N - 1, N)):
             rows.append(k[mask])
             cols.append(k[mask] + off)
             vals.append(np.full(int(mask.sum()), -1.0))
         return _csr(rows, cols, vals, (n, n))
 
+    suffix = ", quartic" if quartic else ""
     return Problem(
-        f"energy2d(N={N})", x, cost, np.zeros(n), numpy_cost, numpy_hessian, kind="hessian"
+        f"energy2d(N={N}{suffix})",
+        x,
+        cost,
+        np.zeros(n),
+        numpy_cost,
+        numpy_hessian,
+        kind="hessian",
     )
 
 
@@ -341,3 +357,21 @@ PROBLEMS: dict[str, Callable[[int], Problem]] = {
     "rectangular": rectangular,
     "dense_row_col": dense_row_col,
 }
+
+
+def _side(n: int) -> int:
+    return max(2, round(float(np.sqrt(n))))
+
+
+def from_size(name: str, n: int) -> Problem:
+    """The problem ``name`` with about ``n`` unknowns (2-D grids: the nearest square side).
+
+    ``brusselator2d`` has ``2N²`` unknowns, so ``N = round(sqrt(n / 2))``.
+    """
+    if name in ("bratu2d", "energy2d"):
+        return PROBLEMS[name](_side(n))
+    if name == "brusselator2d":
+        return brusselator2d(max(3, _side(n / 2)))
+    if name in PROBLEMS:
+        return PROBLEMS[name](n)
+    raise KeyError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
