@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import pytensor
 import pytest
+import scipy.sparse as sp
 from pytensor.gradient import hessian, jacobian
 
 from sparsediff import problems
