@@ -165,3 +165,43 @@ def test_vectorized_split_and_uneven_join_need_no_blockwise():
     xv = np.arange(1.0, 7.0)
     J = pytensor.function([x], dense_jacobian(y, x, vectorize=True), mode=MODE)(xv)
     np.testing.assert_allclose(fn(xv), W.data @ J, rtol=1e-13)
+
+
+def test_vectorized_pad_ifelse_and_inc_subtensor_need_no_blockwise():
+    from pytensor.ifelse import ifelse
+
+    x = pt.vector("x", shape=(6,))
+    c = pt.scalar("c")
+    y = pt.pad(x.reshape((2, 3)), 1).ravel()  # OpFromGraph
+    y = pt.inc_subtensor(y[2:8], x**2)  # IncSubtensor with a batched value
+    y = ifelse(c > 0, y * 2, pt.exp(y))  # lazy IfElse
+    seeds = np.random.default_rng(4).random((3, 6))
+    (Bt,) = compressed_pullback(y, [x], np.random.default_rng(5).random((3, 20)))
+    B = compressed_pushforward(y, [x], seeds, use_op_pushforward=False)
+    for out in (B, Bt):
+        assert not [n for n in _nodes([out]) if isinstance(n.op, Blockwise)], [
+            str(n.op) for n in _nodes([out]) if isinstance(n.op, Blockwise)
+        ]
+    xv = np.linspace(0.1, 0.6, 6)
+    J = pytensor.function([x, c], dense_jacobian(y, x), mode=MODE)
+    fB = pytensor.function([x, c], B, mode=MODE)
+    for cv in (1.0, -1.0):
+        np.testing.assert_allclose(fB(xv, cv), (J(xv, cv) @ seeds.T).T, rtol=1e-13)
+
+
+def test_users_scan_stays_differentiable_after_compiling_a_jacobian():
+    """PyTensor compiles a vectorized Scan gradient's inner graph in place; sparsediff
+    differentiates a clone so that the user's Scan is left as it was."""
+    import sparsediff as sd
+
+    x = pt.vector("x", shape=(5,))
+    y = pytensor.scan(
+        lambda xi, acc: acc * xi + xi,
+        sequences=[x],
+        outputs_info=[pt.zeros(())],
+        return_updates=False,
+    )
+    J = sd.jacobian(y, x, mode="reverse", dense=False)
+    pytensor.function([x], J, mode=MODE)(np.ones(5))
+    g = pytensor.grad(y.sum(), x)  # failed with "grad is not implemented for Composite"
+    assert pytensor.function([x], g, mode=MODE)(np.ones(5)).shape == (5,)

@@ -146,3 +146,23 @@ def test_assemble(fmt):
     expected = np.zeros((2, 3))
     expected[lay.rows, lay.cols] = [1.0, 2.0, 3.0]
     np.testing.assert_array_equal(out.toarray(), expected)
+
+
+def test_compiled_results_share_a_read_only_structure():
+    from sparsediff.decompress import SharedStructureCSM
+
+    P = sp.csr_array(np.array([[1, 0, 1], [0, 1, 0]], dtype=bool))
+    d = pt.vector("d", shape=(3,))
+    J = assemble(pt.exp(d), layout(P))
+    fn = pytensor.function([d], J, mode="FAST_RUN")
+    assert any(isinstance(n.op, SharedStructureCSM) for n in fn.maker.fgraph.apply_nodes)
+    a = fn(np.zeros(3))
+    assert not a.indices.flags.writeable and not a.indptr.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        a.indices[0] = 2
+    a.data[:] = 7.0  # the values are the caller's own
+    b = fn(np.ones(3))
+    np.testing.assert_allclose(b.toarray(), np.where(P.toarray(), np.e, 0.0))
+    c = b.copy()
+    c.indices[0] = 2  # a copy is fully writable
+    np.testing.assert_array_equal(fn(np.ones(3)).indices, [0, 2, 1])

@@ -14,10 +14,8 @@ from sparsediff.decompress import ColoringError
 from sparsediff.hessian import HessianPlan, hessian, hessian_plan
 from tests.jacobian_helpers import (
     RTOL,
-    coloring_available,  # noqa: F401  (fixture)
 )
 
-pytestmark = pytest.mark.usefixtures("coloring_available")
 MODE = "FAST_COMPILE"
 
 

@@ -30,18 +30,19 @@ from typing import Literal
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import grad, pullback, pushforward
-from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.basic import Constant, Variable, clone_get_equiv
 from pytensor.graph.fg import FunctionGraph
+from pytensor.graph.op import HasInnerGraph
 from pytensor.graph.replace import vectorize_graph
 from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
 from pytensor.graph.rewriting.utils import rewrite_graph
-from pytensor.graph.traversal import toposort
+from pytensor.graph.traversal import graph_inputs, toposort
 from pytensor.scalar import basic as ps
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.rewriting.basic import unconditional_constant_folding
 from pytensor.tensor.type import TensorType
 
-from sparsediff import vectorize as _vectorize  # noqa: F401  (registers vectorization rules)
+from sparsediff.vectorize import core_shapes  # (importing registers vectorization rules)
 
 __all__ = [
     "compressed_hvp",
@@ -49,12 +50,35 @@ __all__ = [
     "compressed_pushforward",
     "fold_constants",
     "graph_cost",
+    "isolate_inner_graphs",
     "seed_matrix",
 ]
 
 #: Constants larger than this many elements are never created by :func:`fold_constants`,
 #: unless the caller raises the limit (the plans raise it to a few times the seed size).
 DEFAULT_FOLD_LIMIT = 1 << 24
+
+
+def isolate_inner_graphs(
+    outputs: Sequence[Variable], wrt: Sequence[Variable]
+) -> tuple[list[Variable], list[Variable]]:
+    """Clone ``outputs`` with fresh copies of every inner graph (``Scan``, ``OpFromGraph``).
+
+    PyTensor 3.0.7 compiles the inner graph of a vectorized ``Scan`` gradient in place, and
+    that inner graph shares nodes with the user's ``Scan``: after compiling a compressed graph
+    the user's own ``pytensor.grad`` of the same expression fails ("grad is not implemented for
+    Composite"). Differentiating a clone keeps the user's graph untouched. Graphs without inner
+    graphs are returned as they are (so that they merge with the user's other outputs).
+    """
+    outputs, wrt = list(outputs), list(wrt)
+    nodes = list(toposort(outputs))
+    if not any(isinstance(n.op, HasInnerGraph) for n in nodes):
+        return outputs, wrt
+    roots = [v for v in graph_inputs(outputs)]
+    equiv = clone_get_equiv(
+        roots, outputs, copy_inputs=False, copy_orphans=False, clone_inner_graphs=True
+    )
+    return [equiv.get(o, o) for o in outputs], [equiv.get(w, w) for w in wrt]
 
 
 def seed_matrix(colors: np.ndarray, n_colors: int, dtype="float64") -> np.ndarray:
@@ -131,17 +155,32 @@ def compressed_pushforward(
             # e.g. a NullType: some Op has no forward rule
             raise NotImplementedError(f"pushforward gave {jvp.type}")
         jvp = pt.as_tensor_variable(jvp).astype(expression.dtype)
-        out = vectorize_graph(jvp, dict(zip(tangents, batched, strict=True)))
+        with core_shapes():
+            out = vectorize_graph(jvp, dict(zip(tangents, batched, strict=True)))
         return _broadcast_batch(out, n_colors, expression.type.shape)
 
     if use_op_pushforward is True:
         return build(True)
-    if use_op_pushforward is False:
+    if use_op_pushforward is False or _has_pullback_only_override(expression):
         return build(False)
     try:
         return build(True)
     except Exception:
         return build(False)
+
+
+def _has_pullback_only_override(expression: Variable) -> bool:
+    """An ``OpFromGraph`` whose pullback is overridden but not its pushforward: its own forward
+    rule differentiates the inner graph and may disagree with the override (which the detected
+    pattern and reverse mode follow), so forward mode goes through the pullback instead."""
+    from pytensor.compile.builders import OpFromGraph
+
+    return any(
+        isinstance(node.op, OpFromGraph)
+        and getattr(node.op, "pullback_overrides", None) is not None
+        and getattr(node.op, "pushforward_overrides", None) is None
+        for node in toposort([expression])
+    )
 
 
 def pushforward_through_pullback(
@@ -189,7 +228,8 @@ def compressed_pullback(
         disconnected_inputs="ignore",
         return_disconnected="zero",
     )
-    outs = vectorize_graph(list(vjps), {cot: batched})
+    with core_shapes():
+        outs = vectorize_graph(list(vjps), {cot: batched})
     return [
         _broadcast_batch(o.astype(w.dtype), n_colors, w.type.shape)
         for o, w in zip(outs, wrt, strict=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 import scipy.sparse as sp
 from pytensor.graph.basic import Variable
@@ -125,7 +126,8 @@ class HessianPlan:
             self.method_used = best
             return candidates[best]
         seeds = compressed.seed_matrix(self.colors, self.n_colors, dtype=self.wrt.dtype)
-        out = compressed.compressed_hvp(self.cost, self.wrt, seeds, method=method)
+        (cost,), (wrt,) = compressed.isolate_inner_graphs([self.cost], [self.wrt])
+        out = compressed.compressed_hvp(cost, wrt, seeds, method=method)
         if self.fold:
             n = self.shape[0]
             limit = max(compressed.DEFAULT_FOLD_LIMIT, 8 * max(self.n_colors, 1) * n)
@@ -135,6 +137,12 @@ class HessianPlan:
 
     def build(self):
         """The sparse Hessian as a ``pytensor.sparse`` variable (CSR, or CSC with format)."""
+        # Stack traces of the thousands of nodes built here only point into sparsediff and
+        # cost seconds at large n.
+        with pytensor.config.change_flags(traceback__limit=0):
+            return self._build()
+
+    def _build(self):
         t0 = time.perf_counter()
         if self.nnz == 0:
             data = pt.zeros((0,), dtype=self.wrt.dtype)

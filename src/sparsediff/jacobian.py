@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 import scipy.sparse as sp
 from pytensor.graph.basic import Variable
@@ -267,14 +268,15 @@ class JacobianPlan:
         """The compressed graph(s): ``[B]`` (forward, ``(n_colors, m)``) or one ``Bᵀ`` block per
         ``wrt`` (reverse, ``(n_colors, w.size)``), folded when ``fold``."""
         seeds = compressed.seed_matrix(self.colors, self.n_colors, dtype=self.expression.dtype)
+        (expression,), wrt = compressed.isolate_inner_graphs([self.expression], self.wrt)
         if self.mode == "forward":
             outs = [
                 compressed.compressed_pushforward(
-                    self.expression, self.wrt, seeds, use_op_pushforward=self.use_op_pushforward
+                    expression, wrt, seeds, use_op_pushforward=self.use_op_pushforward
                 )
             ]
         else:
-            outs = compressed.compressed_pullback(self.expression, self.wrt, seeds)
+            outs = compressed.compressed_pullback(expression, wrt, seeds)
         if self.fold:
             m, n = self.shape
             limit = max(compressed.DEFAULT_FOLD_LIMIT, 8 * max(self.n_colors, 1) * max(m, n))
@@ -283,6 +285,12 @@ class JacobianPlan:
 
     def build(self):
         """The sparse Jacobian, a ``pytensor.sparse`` variable (a list when ``wrt`` was a list)."""
+        # Stack traces of the thousands of nodes built here only point into sparsediff and
+        # cost seconds at large n.
+        with pytensor.config.change_flags(traceback__limit=0):
+            return self._build()
+
+    def _build(self):
         t0 = time.perf_counter()
         dtype = self.expression.dtype
         if self.nnz == 0:

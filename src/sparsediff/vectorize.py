@@ -9,21 +9,47 @@ colors, so each such Op would cost a per-color loop. The rules below vectorize t
   shifted axis (the pullback of ``concatenate`` produces it);
 * ``Join`` along a constant axis whose inputs are batched unevenly (some inputs constant,
   unbatched): broadcast the batch axes first, then join along the shifted axis (PyTensor's own
-  rule only handles evenly batched inputs).
+  rule only handles evenly batched inputs);
+* ``IncSubtensor`` / ``SetSubtensor`` with unbatched slice bounds: prepend full slices for
+  the batch axes (PyTensor vectorizes ``Subtensor`` so, but not its increment; its
+  ``Blockwise`` rewrite later broadcasts with symbolic shapes, slow to build on large graphs);
+* ``IfElse`` with an unbatched condition: one ``IfElse`` of the batched branches (PyTensor
+  cannot even run a ``Blockwise`` of this lazy Op);
+* ``OpFromGraph`` (e.g. ``pt.pad`` and its gradient): inline the inner graph, vectorized, so
+  that its Ops are batched natively instead of a ``Blockwise`` calling the whole inner function
+  once per color.
 
-Importing this module registers them.
+Importing this module registers them. :func:`core_shapes` is a scoped override used while
+sparsediff vectorizes its own graphs:
+
+* ``Shape`` of a batched variable gives its core shape, unbatched (every batch entry has the
+  same core shape). PyTensor broadcasts the core shape over the batch, which batches every
+  index computed from a shape (e.g. inside ``pt.pad``) and turns the Ops using those indices
+  into ``Blockwise`` loops.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytensor.tensor as pt
+from pytensor.compile.builders import OpFromGraph
 from pytensor.graph.basic import Constant
-from pytensor.graph.replace import _vectorize_node
+from pytensor.graph.replace import _vectorize_node, vectorize_graph
+from pytensor.ifelse import IfElse
 from pytensor.tensor.basic import Join, Split
 from pytensor.tensor.basic import vectorize_join as _pytensor_vectorize_join
 from pytensor.tensor.blockwise import vectorize_node_fallback
+from pytensor.tensor.subtensor import IncSubtensor
 
-__all__ = ["vectorize_join", "vectorize_split"]
+__all__ = [
+    "core_shapes",
+    "vectorize_ifelse",
+    "vectorize_inc_subtensor",
+    "vectorize_join",
+    "vectorize_op_from_graph",
+    "vectorize_split",
+]
 
 
 def _constant_axis(axis, ndim: int) -> int | None:
@@ -85,3 +111,101 @@ def vectorize_join(op: Join, node, batch_axis, *batch_inputs):
         for p in padded
     ]
     return op.make_node(pt.constant(core_axis + batch_ndim), *broadcast)
+
+
+@_vectorize_node.register(OpFromGraph)
+def vectorize_op_from_graph(op: OpFromGraph, node, *batch_inputs):
+    inner_inputs = op.inner_inputs
+    if len(inner_inputs) != len(batch_inputs) or any(
+        b.type.ndim < i.type.ndim for b, i in zip(batch_inputs, inner_inputs, strict=True)
+    ):
+        return vectorize_node_fallback(op, node, *batch_inputs)
+    replace = dict(zip(inner_inputs, batch_inputs, strict=True))
+    outs = vectorize_graph(list(op.inner_outputs), replace)
+    return [
+        out if out.type.ndim >= orig.type.ndim else out.astype(orig.dtype)
+        for out, orig in zip(outs, node.outputs, strict=True)
+    ]
+
+
+@_vectorize_node.register(IncSubtensor)
+def vectorize_inc_subtensor(op: IncSubtensor, node, batch_x, batch_y, *batch_idxs):
+    x, y, *_ = node.inputs
+    # slice bounds that picked up only broadcastable batch axes are still scalars
+    batch_idxs = [
+        b.squeeze() if b.type.ndim > 0 and all(s == 1 for s in b.type.shape) else b
+        for b in batch_idxs
+    ]
+    kx = batch_x.type.ndim - x.type.ndim
+    ky = batch_y.type.ndim - y.type.ndim
+    if any(b.type.ndim > 0 for b in batch_idxs) or kx < 0 or ky < 0:
+        return vectorize_node_fallback(op, node, batch_x, batch_y, *batch_idxs)
+    k = max(kx, ky)
+    # The result (and so x) carries the full batch shape: the broadcast of x's batch axes with
+    # y's (right-aligned, as numpy broadcasts them).
+    if kx < k:
+        batch_x = batch_x.dimshuffle(*(["x"] * (k - kx)), *range(batch_x.type.ndim))
+    batch_shape, grow = [], False
+    for i in range(k):
+        dim = batch_x.type.shape[i]
+        j = i - (k - ky)
+        other = batch_y.type.shape[j] if j >= 0 else 1
+        if dim == 1 and other != 1:
+            dim, grow = (other if other is not None else batch_y.shape[j]), True
+        batch_shape.append(dim if dim is not None else batch_x.shape[i])
+    if grow:
+        core = [_dim(batch_x, i) for i in range(k, batch_x.type.ndim)]
+        batch_x = pt.broadcast_to(batch_x, (*batch_shape, *core))
+    new_op = IncSubtensor(
+        (slice(None),) * k + tuple(op.idx_list),
+        inplace=False,
+        set_instead_of_inc=op.set_instead_of_inc,
+    )
+    return new_op.make_node(batch_x, batch_y, *batch_idxs)
+
+
+def _batch_to(var, core_ndim: int, like):
+    """Give ``var`` (``core_ndim`` core axes) the batch axes of ``like``."""
+    k_var = var.type.ndim - core_ndim
+    k = like.type.ndim - core_ndim
+    if k_var >= k:
+        return var
+    var = var.dimshuffle(*(["x"] * (k - k_var)), *range(var.type.ndim))
+    batch = [_dim(like, i) for i in range(k)]
+    core = [_dim(var, i) for i in range(k, var.type.ndim)]
+    return pt.broadcast_to(var, (*batch, *core))
+
+
+@_vectorize_node.register(IfElse)
+def vectorize_ifelse(op: IfElse, node, batch_cond, *batch_branches):
+    cond, *branches = node.inputs
+    if batch_cond.type.ndim != cond.type.ndim:
+        return vectorize_node_fallback(op, node, batch_cond, *batch_branches)
+    n = op.n_outs
+    new_then, new_else = [], []
+    for core, bt, be in zip(branches[:n], batch_branches[:n], batch_branches[n:], strict=True):
+        core_ndim = core.type.ndim
+        bt = _batch_to(bt, core_ndim, be)
+        be = _batch_to(be, core_ndim, bt)
+        new_then.append(bt)
+        new_else.append(be)
+    return IfElse(n, as_view=op.as_view, name=op.name).make_node(batch_cond, *new_then, *new_else)
+
+
+def _vectorize_shape_core(op, node, batched_x):
+    (old_x,) = node.inputs
+    k = batched_x.type.ndim - old_x.type.ndim
+    return [pt.shape(batched_x)[k:] if k > 0 else pt.shape(batched_x)]
+
+
+@contextmanager
+def core_shapes():
+    """While active, ``vectorize_graph`` maps ``x.shape`` to the unbatched core shape."""
+    from pytensor.tensor.shape import Shape
+
+    previous = _vectorize_node.dispatch(Shape)
+    _vectorize_node.register(Shape, _vectorize_shape_core)
+    try:
+        yield
+    finally:
+        _vectorize_node.register(Shape, previous)
