@@ -351,3 +351,161 @@ def intermediate_wrt():
     x = vec()
     y = pt.exp(x)
     return y[1:] * x[:-1], [y], [x]
+
+
+# --- Control flow, inner graphs, conversions (rules/control.py) -------------------------------
+
+
+def _ifelse_as_switch(x, y, c):
+    return pt.switch(c > 1.0, x * 2 + y[0], y[::-1] ** 2)
+
+
+@case(reference=_ifelse_as_switch)
+def ifelse_symbolic_condition():
+    """Both branches can be taken: the union; the condition adds nothing. The vectorized dense
+    Jacobian cannot run IfElse: the reference is the same function with ``switch``."""
+    from pytensor.ifelse import ifelse
+
+    x, y, c = vec(), vec("y"), pt.scalar("c")
+    return ifelse(c > 1.0, x * 2 + y[0], y[::-1] ** 2), [x, y, c], [x, y, c]
+
+
+def _ifelse_taken_branch(x, y):
+    return y[::-1] ** 2 + 0 * x
+
+
+@case(reference=_ifelse_taken_branch)
+def ifelse_constant_condition():
+    """A constant condition: only the branch taken counts."""
+    from pytensor.ifelse import ifelse
+
+    x, y = vec(), vec("y")
+    return ifelse(pt.constant(0) > 1, x * 2 + y[0], y[::-1] ** 2), [x, y], [x, y]
+
+
+def _scan(*args, **kwargs):
+    import pytensor
+
+    return pytensor.scan(*args, return_updates=False, **kwargs)
+
+
+@case()
+def scan_cumulative_recurrence():
+    """sit-sot with a sequence: step t depends on x[0..t] (lower triangle)."""
+    x = vec()
+    return (
+        _scan(lambda xi, acc: acc * xi + xi, sequences=[x], outputs_info=[pt.zeros(())]),
+        [x],
+        [x],
+    )
+
+
+@case()
+def scan_two_tap_recurrence():
+    """mit-sot with taps (-2, -1) on a vector state: a Fibonacci-like chain, coupled across
+    elements by a reversal; the initial state is part of wrt."""
+    x = vec(n=4)
+    s0 = pt.matrix("s0", shape=(2, 2))
+    out = _scan(
+        lambda a, b: a * b[::-1] + a,
+        outputs_info=[dict(initial=s0, taps=[-2, -1])],
+        n_steps=5,
+    )
+    return out + x[:2], [x, s0], [x, s0]
+
+
+@case()
+def scan_sequences_and_non_sequences():
+    """Sequence rows, a non-sequence vector, a sit-sot state and a nit-sot output."""
+    m = pt.matrix("m", shape=(5, 3))
+    w = pt.vector("w", shape=(3,))
+    h0 = pt.vector("h0", shape=(3,))
+    h, s = _scan(
+        lambda row, h, w: (pt.tanh(h[::-1] * w + row), (row * w).sum()),
+        sequences=[m],
+        outputs_info=[h0, None],
+        non_sequences=[w],
+    )
+    return pt.concatenate([h.ravel(), s]), [m, w, h0], [m, w, h0]
+
+
+@case()
+def scan_constant_non_sequence_matrix():
+    """A constant non-sequence matrix with zeros: the inner dot stays exact, step by step."""
+    a = np.array([[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    x0 = pt.vector("x0", shape=(3,))
+    out = _scan(lambda h, a: pt.sin(pt.dot(a, h)), outputs_info=[x0], non_sequences=[a], n_steps=3)
+    return out, [x0], [x0]
+
+
+@case()
+def scan_sequence_taps():
+    """Sequence taps (-1, 0, 1) become three shifted outer sequences."""
+    x = vec(n=7)
+    out = _scan(lambda a, b, c: a * c - b**2, sequences=[dict(input=x, taps=[-1, 0, 1])])
+    return out, [x], [x]
+
+
+def _ofg_zeroed_grad():
+    from pytensor.compile.builders import OpFromGraph
+
+    a, b = pt.vector("a"), pt.vector("b")
+    return OpFromGraph(
+        [a, b],
+        [a * b + a[::-1] * b.sum()],
+        pullback=lambda inputs, outputs, g: [g[0] * inputs[1], pt.zeros_like(inputs[1])],
+    )
+
+
+@case()
+def ofg_pullback_override_zeroes_one_input():
+    """The override says: diagonal in ``a``, nothing in ``b`` -- pytensor.grad agrees."""
+    x, y = vec(), vec("y")
+    return _ofg_zeroed_grad()(x, y), [x, y], [x, y]
+
+
+@case()
+def ofg_pullback_override_list_and_symbolic_subclass():
+    """A list override (None = the inner graph's gradient) and a SymbolicOp subclass whose
+    own ``pullback`` is a straight-through estimator of ``round``."""
+    from pytensor.compile.builders import OpFromGraph, SymbolicOp
+
+    class RoundStraightThrough(SymbolicOp):
+        def build_inner_graph(self, v):
+            return [pt.round(v)]
+
+        def pullback(self, inputs, outputs, output_grads):
+            return [output_grads[0]]
+
+    a, b = pt.vector("a"), pt.vector("b")
+    op = OpFromGraph(
+        [a, b],
+        [a * b[::-1]],
+        pullback=[None, lambda inputs, outputs, g: g[0] * inputs[0]],  # diagonal in b
+    )
+    x, y = vec(), vec("y")
+    return op(x, y) + RoundStraightThrough()(x[::-1]), [x, y], [x, y]
+
+
+@case()
+def ofg_pushforward_override_recurses_into_inner_graph():
+    """Not inlined (it has a pushforward override): the rule recurses into the inner graph."""
+    from pytensor.compile.builders import OpFromGraph
+
+    a, b = pt.vector("a"), pt.vector("b")
+    op = OpFromGraph(
+        [a, b],
+        [a * b + a[::-1]],
+        pushforward=lambda inputs, t: [t[0] * inputs[1] + t[1] * inputs[0] + t[0][::-1]],
+    )
+    x, y = vec(), vec("y")
+    return op(x, y[::-1]), [x, y], [x, y]
+
+
+@case()
+def scalar_tensor_conversions():
+    """TensorFromScalar / ScalarFromTensor around a scalar graph."""
+    x = vec()
+    s = pt.scalar_from_tensor(x[2])
+    t = pt.tensor_from_scalar(ps.exp(s) * ps.floor(s))
+    return x * t + pt.cast(x[0], "int32"), [x], [x]

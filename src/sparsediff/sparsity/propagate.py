@@ -69,6 +69,12 @@ def _inline_plain_ofg(fgraph, node):
     op = node.op
     if op.pullback_overrides is not None or op.pushforward_overrides is not None:
         return False
+    if type(op).pullback is not OpFromGraph.pullback and not type(op).__module__.startswith(
+        "pytensor."
+    ):
+        # A user subclass with its own gradient: the OpFromGraph rule reads the override.
+        # (PyTensor's own subclasses, e.g. Softmax, differentiate like their inner graph.)
+        return False
     frozen = op._frozen_fgraph
     return frozen.bind(dict(zip(frozen.inputs, node.inputs, strict=True)))
 
@@ -82,7 +88,11 @@ def prepare_graph(
     fresh_wrt = [w.type.clone(shape=check_wrt(w))() for w in wrt]
     for fresh, w in zip(fresh_wrt, wrt, strict=True):
         fresh.name = w.name
-    outputs = clone_replace(list(expressions), dict(zip(wrt, fresh_wrt, strict=True)))
+    # consider_constant is cloned alongside, to find its copies in the cloned graph.
+    cloned = clone_replace(
+        [*expressions, *consider_constant], dict(zip(wrt, fresh_wrt, strict=True))
+    )
+    outputs, cloned_constants = cloned[: len(expressions)], cloned[len(expressions) :]
     others = [v for v in ancestors(outputs) if v.owner is None and v not in fresh_wrt]
     fgraph = FunctionGraph(inputs=[*fresh_wrt, *others], outputs=outputs, clone=False)
     dfs_rewriter(_inline_plain_ofg).rewrite(fgraph)
@@ -92,7 +102,7 @@ def prepare_graph(
     for node in fgraph.toposort():
         if isinstance(node.op, ZeroGrad | DisconnectedGrad):
             cut.add(node.outputs[0])
-    constants = set(consider_constant)
+    constants = set(cloned_constants)
     cut.update(v for v in fgraph.variables if v in constants)
     for var in cut:
         if var in fresh_wrt:
@@ -158,6 +168,8 @@ def propagate(
         input_patterns = [patterns.get(v) for v in node.inputs]
         if all(p is None for p in input_patterns):
             continue
+        if not any(_differentiable(out) for out in node.outputs):
+            continue  # integer/boolean results (Shape, comparisons...) carry no derivative
         rule = find_rule(node.op)
         if rule is None:
             outputs = _fallback(node, input_patterns, ctx, "no rule is registered")
@@ -212,7 +224,8 @@ def jacobian_sparsity(
     patterns = propagate(fgraph, seeds, n_wrt)
     ctx = RuleContext(n_wrt=n_wrt)
     try:
-        n_rows = ctx.size(out)
+        # The propagated pattern knows its size (some Ops, e.g. Scan, only infer it symbolically).
+        n_rows = patterns[out].shape[0] if patterns.get(out) is not None else ctx.size(out)
     except NotConcrete:
         raise ValueError(
             f"the shape of the expression {expression} could not be determined from the static "

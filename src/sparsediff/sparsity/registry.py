@@ -32,8 +32,12 @@ if TYPE_CHECKING:
 Rule = Callable[[Op, Apply, Sequence["Pattern | None"], "RuleContext"], Sequence["Pattern | None"]]
 
 
-class NotConcrete(Exception):
-    """A shape or index that a rule needs is not known at plan time."""
+class NotConcrete(ValueError):
+    """A shape or index that a rule needs is not known at plan time.
+
+    Rules raise it to get the conservative fallback; when even the fallback cannot proceed (a
+    shape that stays symbolic), it reaches the user as a ``ValueError``.
+    """
 
 
 class SparsityWarning(UserWarning):

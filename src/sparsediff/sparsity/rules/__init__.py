@@ -1,6 +1,7 @@
 """Built-in sparsity rules, one module per Op family; importing this registers them all."""
 
 from sparsediff.sparsity.rules import (  # noqa: F401
+    control,
     elemwise,
     indexing,
     products,

@@ -56,6 +56,9 @@ def run_on_indices(
         traced = node
     storage = [[None] for _ in traced.outputs]
     traced.op.perform(traced, values, storage)
+    for out, s in zip(node.outputs, storage, strict=True):
+        # The concrete output shapes, which infer_shape cannot always fold to integers.
+        ctx.shapes.setdefault(out, tuple(int(d) for d in np.shape(s[0])))
     return [np.asarray(s[0]).astype(np.int64).ravel() for s in storage], sizes
 
 
