@@ -2,15 +2,20 @@
 
     python benchmarks/bench_jacobian.py [--problems fd1d:100000,bratu2d:90000,bratu2d:1000000]
         [--backends c,numba] [--repeat 25] [--no-peers] [--dense-max 4096] [--mode auto]
+    python benchmarks/bench_jacobian.py --problems all     # + every built-in problem
 
-For every problem (each in a fresh subprocess, so that its peak memory is its own):
+Problems are ``sparsediff.problems.from_size(name, n)``. For every problem (each in a fresh
+subprocess, so that its peak memory is its own):
 
 * plan time (detection, coloring, positions), build time, compile time of ``[J]`` and of
   ``[r]``, and the first call (for Numba this includes its JIT compilation);
 * medians of the residual ``r(x)`` and of the sparse Jacobian ``J(x)`` (a ``scipy.sparse``
   CSR matrix per call), interleaved call by call so that machine noise hits both alike; the
   ratio ``J / r`` against the targets ``n_colors + 1`` (every problem) and 2 (these problems);
+* ``[r, J]`` from one compiled function (shared subexpressions computed once);
 * the dense ``pytensor.gradient.jacobian(..., vectorize=True)`` where ``n <= --dense-max``;
+* for Hessian problems (``energy2d``) the "residual" is the gradient and J is the Hessian;
+* the result is checked against the problem's analytic derivative where n <= 200000;
 * asdex (JAX, jit, float64) on the same function when importable: its residual and Jacobian
   (BCOO, as asdex returns it) interleaved the same way, and its detection + coloring time;
 * peak resident memory of the sparsediff path (measured before JAX is imported).
@@ -31,26 +36,23 @@ import time
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 
 DEFAULT_PROBLEMS = "fd1d:100000,bratu2d:90000,bratu2d:1000000"
+#: ``--problems all``: the targets above plus every built-in problem at a moderate size
+ALL_PROBLEMS = (
+    DEFAULT_PROBLEMS + ",brusselator2d:20000,rectangular:100000,dense_row_col:2000,energy2d:90000"
+)
 BACKENDS = {"c": "CVM", "numba": "NUMBA", "jax": "JAX"}
 
 
-# --- the problems (PyTensor and JAX versions of the same function) ----------------------------
+# --- the problems: sparsediff.problems graphs, and the same functions in JAX for asdex --------
 
 
-def fd1d_pt(n):
-    import pytensor.tensor as pt
-
-    x = pt.vector("x", shape=(n,))
-    h2 = 1.0 / (n + 1) ** 2
-    xp = pt.concatenate([pt.zeros((1,)), x, pt.zeros((1,))])
-    return xp[:-2] - 2 * x + xp[2:] - h2 * (pt.exp(x) + x**3), x
-
-
-def fd1d_jax(n):
+def fd1d_jax(prob):
     import jax.numpy as jnp
 
+    n = prob.n
     h2 = 1.0 / (n + 1) ** 2
 
     def f(x):
@@ -60,41 +62,43 @@ def fd1d_jax(n):
     return f
 
 
-def _side(n):
-    side = round(n**0.5)
-    if side * side != n:
-        raise ValueError(f"bratu2d needs a square size, got n = {n}")
-    return side
-
-
-def bratu2d_pt(n, lam=5.0):
-    import pytensor.tensor as pt
-
-    N = _side(n)
-    x = pt.vector("x", shape=(n,))
-    h2 = 1.0 / (N + 1) ** 2
-    u = x.reshape((N, N))
-    up = pt.set_subtensor(pt.zeros((N + 2, N + 2))[1:-1, 1:-1], u)
-    lap = 4 * u - up[:-2, 1:-1] - up[2:, 1:-1] - up[1:-1, :-2] - up[1:-1, 2:]
-    return (lap - h2 * lam * pt.exp(u)).ravel(), x
-
-
-def bratu2d_jax(n, lam=5.0):
+def bratu2d_jax(prob, lam=5.0):
+    """MINPACK-2 solid fuel ignition, as ``sparsediff.problems.bratu2d`` writes it."""
     import jax.numpy as jnp
 
-    N = _side(n)
-    h2 = 1.0 / (N + 1) ** 2
+    N = round(prob.n**0.5)
+    hx = hy = 1.0 / (N + 1)
 
     def f(x):
         u = x.reshape((N, N))
         up = jnp.pad(u, 1)
-        lap = 4 * u - up[:-2, 1:-1] - up[2:, 1:-1] - up[1:-1, :-2] - up[1:-1, 2:]
-        return (lap - h2 * lam * jnp.exp(u)).ravel()
+        uxx = (2 * u - up[1:-1, :-2] - up[1:-1, 2:]) * (hy / hx)
+        uyy = (2 * u - up[:-2, 1:-1] - up[2:, 1:-1]) * (hx / hy)
+        return (uxx + uyy - hx * hy * lam * jnp.exp(u)).ravel()
 
     return f
 
 
-PROBLEMS = {"fd1d": (fd1d_pt, fd1d_jax), "bratu2d": (bratu2d_pt, bratu2d_jax)}
+def energy2d_jax(prob):
+    import jax.numpy as jnp
+
+    N = round(prob.n**0.5)
+    c = jnp.asarray(np.linspace(0.5, 1.5, N * N))
+
+    def f(x):
+        u = x.reshape((N, N))
+        up = jnp.pad(u, 1)
+        return (
+            0.5 * ((up[1:, 1:-1] - up[:-1, 1:-1]) ** 2).sum()
+            + 0.5 * ((up[1:-1, 1:] - up[1:-1, :-1]) ** 2).sum()
+            + jnp.exp(u).sum()
+            - (c * x).sum()
+        )
+
+    return f
+
+
+JAX_VERSIONS = {"fd1d": fd1d_jax, "bratu2d": bratu2d_jax, "energy2d": energy2d_jax}
 
 
 # --- timing ----------------------------------------------------------------------------------
@@ -133,56 +137,73 @@ def run_one(problem: str, n: int, backends: list[str], repeat: int, peers: bool,
     from pytensor.gradient import jacobian as dense_jacobian
 
     import sparsediff as sd
+    from sparsediff.problems import from_size
 
     warnings.simplefilter("ignore")
-    build_pt, build_jax = PROBLEMS[problem]
-    r, x = build_pt(n)
-    out = {"problem": problem, "n": n, "rows": []}
+    prob = from_size(problem, n)
+    x, expr, params, values = prob.x, prob.expression, list(prob.params), prob.param_values
+    hessian = prob.kind == "hessian"
+    # "residual": the function itself, or for a Hessian problem its gradient
+    r = pytensor.grad(expr, x) if hessian else expr
+    out = {"problem": problem, "n": prob.n, "kind": prob.kind, "rows": []}
 
     t0 = time.perf_counter()
-    plan = sd.jacobian_plan(r, x, mode=mode)
+    plan = sd.hessian_plan(expr, x) if hessian else sd.jacobian_plan(expr, x, mode=mode)
     out["plan_s"] = time.perf_counter() - t0
     out["plan_parts"] = {k: v for k, v in plan.timings.items()}
-    out.update(nnz=plan.nnz, mode=plan.mode, n_colors=plan.n_colors, lower_bound=plan.lower_bound)
+    out.update(
+        nnz=plan.nnz,
+        mode=("star" if hessian else plan.mode),
+        n_colors=plan.n_colors,
+        lower_bound=plan.lower_bound,
+    )
     t0 = time.perf_counter()
     J = plan.build()
     out["build_s"] = time.perf_counter() - t0
+    if hessian:
+        out["mode"] = f"star, {plan.method_used}"
 
     rng = np.random.default_rng(0)
-    xv = rng.uniform(0.0, 0.1, n)
+    xv = prob.x0 + rng.uniform(0.0, 0.1, prob.n)
     for backend in backends:
         pt_mode = BACKENDS[backend]
         row = {"backend": backend}
         t0 = time.perf_counter()
-        fJ = pytensor.function([x], J, mode=pt_mode)
+        fJ = pytensor.function([x, *params], J, mode=pt_mode)
         row["compile_J_s"] = time.perf_counter() - t0
+        fr = pytensor.function([x, *params], r, mode=pt_mode)
+        frJ = pytensor.function([x, *params], [r, J], mode=pt_mode)
         t0 = time.perf_counter()
-        fr = pytensor.function([x], r, mode=pt_mode)
-        row["compile_r_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        Jv = fJ(xv)
+        Jv = fJ(xv, *values)
         row["first_J_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        fr(xv)
-        row["first_r_s"] = time.perf_counter() - t0
-        fns = {"r": lambda fr=fr: fr(xv), "J": lambda fJ=fJ: fJ(xv)}
-        if dense_max and n <= dense_max:
-            fD = pytensor.function([x], dense_jacobian(r, x, vectorize=True), mode=pt_mode)
-            D = fD(xv)
-            dense = Jv.toarray() if hasattr(Jv, "toarray") else np.asarray(Jv.todense())
-            row["dense_max_err"] = float(np.abs(dense - D).max())
-            fns["dense"] = lambda fD=fD: fD(xv)
+        fr(xv, *values)
+        frJ(xv, *values)
+        if prob.n <= 200_000:  # against the analytic derivative, sparse (O(nnz))
+            ref = sp.csr_array(prob.jacobian(xv))
+            diff = abs(sp.csr_array(Jv) - ref)
+            row["max_rel_err"] = float(diff.max() / abs(ref).max())
+        fns = {
+            "r": lambda fr=fr: fr(xv, *values),
+            "J": lambda fJ=fJ: fJ(xv, *values),
+            "rJ": lambda frJ=frJ: frJ(xv, *values),
+        }
+        if dense_max and prob.n <= dense_max and not hessian:
+            fD = pytensor.function(
+                [x, *params], dense_jacobian(expr, x, vectorize=True), mode=pt_mode
+            )
+            fD(xv, *values)
+            fns["dense"] = lambda fD=fD: fD(xv, *values)
         med = interleaved_medians(fns, repeat)
         row.update({f"{k}_ms": v * 1e3 for k, v in med.items()})
         out["rows"].append(row)
     out["peak_rss_mb"] = peak_rss_mb()
 
-    if peers:
-        out["asdex"] = run_asdex(build_jax(n), n, xv, repeat)
+    if peers and problem in JAX_VERSIONS:
+        out["asdex"] = run_asdex(JAX_VERSIONS[problem](prob), xv, repeat, hessian)
     return out
 
 
-def run_asdex(f, n, xv, repeat):
+def run_asdex(f, xv, repeat, hessian=False):
     try:
         import jax
 
@@ -193,10 +214,15 @@ def run_asdex(f, n, xv, repeat):
         return {"status": "not installed"}
     x0 = jnp.asarray(xv)
     t0 = time.perf_counter()
-    coloring = asdex.jacobian_coloring(f, x0)
+    if hessian:
+        coloring = asdex.hessian_coloring(f, x0)
+        jf = jax.jit(asdex.hessian_from_coloring(f, coloring))
+        fr = jax.jit(jax.grad(f))
+    else:
+        coloring = asdex.jacobian_coloring(f, x0)
+        jf = jax.jit(asdex.jacobian_from_coloring(f, coloring))
+        fr = jax.jit(f)
     detect_s = time.perf_counter() - t0
-    jf = jax.jit(asdex.jacobian_from_coloring(f, coloring))
-    fr = jax.jit(f)
     jf(x0).data.block_until_ready()
     fr(x0).block_until_ready()
     med = interleaved_medians(
@@ -206,13 +232,12 @@ def run_asdex(f, n, xv, repeat):
         },
         repeat,
     )
-    text = repr(coloring)
     return {
         "status": "ok",
         "detect_color_s": detect_s,
         "r_ms": med["r"] * 1e3,
         "J_ms": med["J"] * 1e3,
-        "coloring": text.splitlines()[0][:120],
+        "coloring": repr(coloring).splitlines()[0][:120],
     }
 
 
@@ -222,30 +247,31 @@ def run_asdex(f, n, xv, repeat):
 def table(results: list[dict]) -> str:
     head = (
         "| problem | n | nnz | mode, colors (lb) | backend | residual ms | sparse J ms | J / r "
-        "| bound | dense J ms | asdex r ms | asdex J ms | plan s (detect / color / pos) "
-        "| build s | compile J s | first J call s | peak RSS MB |"
+        "| bound | r + J in one fn ms | dense J ms | asdex r ms | asdex J ms "
+        "| plan s (detect / color / pos) | build s | compile J s | first J call s | peak RSS MB |"
     )
-    lines = [head, "|" + "---|" * 17]
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for res in results:
         if "error" in res:
             lines.append(f"| {res['problem']} | {res['n']} | error: {res['error']} |")
             continue
         parts = res["plan_parts"]
         plan = (
-            f"{res['plan_s']:.2f} ({parts.get('detection', 0):.2f} / "
+            f"{res['plan_s']:.2f} ({parts.get('detection', parts.get('pattern', 0)):.2f} / "
             f"{parts.get('coloring', 0):.2f} / {parts.get('positions', 0):.2f})"
         )
         a = res.get("asdex", {})
         ar = f"{a['r_ms']:.3f}" if a.get("status") == "ok" else a.get("status", "-")
         aj = f"{a['J_ms']:.3f}" if a.get("status") == "ok" else "-"
+        name = res["problem"] + (" (H vs ∇f)" if res.get("kind") == "hessian" else "")
         for row in res["rows"]:
             ratio = row["J_ms"] / row["r_ms"]
             dense = f"{row['dense_ms']:.3f}" if "dense_ms" in row else "-"
             lines.append(
-                f"| {res['problem']} | {res['n']} | {res['nnz']} | {res['mode']}, "
+                f"| {name} | {res['n']} | {res['nnz']} | {res['mode']}, "
                 f"{res['n_colors']} ({res['lower_bound']}) | {row['backend']} "
                 f"| {row['r_ms']:.3f} | {row['J_ms']:.3f} | {ratio:.2f} | {res['n_colors'] + 1} "
-                f"| {dense} | {ar} | {aj} | {plan} | {res['build_s']:.2f} "
+                f"| {row['rJ_ms']:.3f} | {dense} | {ar} | {aj} | {plan} | {res['build_s']:.2f} "
                 f"| {row['compile_J_s']:.2f} | {row['first_J_s']:.3f} | {res['peak_rss_mb']:.0f} |"
             )
     return "\n".join(lines)
@@ -273,7 +299,8 @@ def main(argv=None):
         return
 
     results = []
-    for item in args.problems.split(","):
+    spec = ALL_PROBLEMS if args.problems == "all" else args.problems
+    for item in spec.split(","):
         problem, size = item.strip().split(":")
         cmd = [sys.executable, __file__, "--child", f"{problem}:{size}", "--backends",
                args.backends, "--repeat", str(args.repeat), "--dense-max", str(args.dense_max),
@@ -285,6 +312,15 @@ def main(argv=None):
         if proc.returncode != 0 or not lines:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             results.append({"problem": problem, "n": int(size), "error": " / ".join(tail)})
+        errs = [
+            f"{r['problem']} n={r['n']} {row['backend']}: "
+            f"max relative error vs analytic {row['max_rel_err']:.1e}"
+            for r in results[-1:]
+            for row in r.get("rows", [])
+            if "max_rel_err" in row
+        ]
+        for e in errs:
+            print(e, file=sys.stderr)
         else:
             results.append(json.loads(lines[-1][len("RESULT ") :]))
         print(f"done {problem} n={size}", file=sys.stderr)

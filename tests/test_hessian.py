@@ -138,3 +138,16 @@ def test_errors():
 
 def test_public_api():
     assert sd.hessian is hessian and sd.hessian_plan is hessian_plan
+
+
+@pytest.mark.parametrize("nonlinearity", ["exp", "quartic"])
+def test_energy2d_problem_matches_analytic_hessian(nonlinearity):
+    from sparsediff import problems as P
+
+    prob = P.energy2d(9, nonlinearity)
+    plan = hessian_plan(prob.expression, prob.x)
+    assert (plan.pattern != prob.pattern()).nnz == 0 and plan.n_colors == 5
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, prob.n)
+    got = pytensor.function([prob.x], plan.build(), mode=MODE)(x)
+    ref = prob.hessian(x).toarray()
+    assert np.abs(got.toarray() - ref).max() <= 1e-12 * np.abs(ref).max()

@@ -305,3 +305,43 @@ def test_set_subtensor_repeated_indices():
     np.testing.assert_allclose(J.toarray(), np.diag([2 * xv[0], 1.0, 1.0]))
     Jr = pytensor.function([x], jacobian(y, x, mode="reverse", dense=False), mode=MODE)(xv)
     assert Jr[0, 0] == pytest.approx(3 * 2 * xv[0])  # PyTensor's pullback, reproduced faithfully
+
+
+# --- the built-in problems: against their analytic Jacobians --------------------------------
+
+
+def _problem_cases():
+    from sparsediff import problems as P
+
+    return [
+        P.fd1d(40),
+        P.bratu2d(7, lam_as_parameter=True),
+        P.bratu2d(5, 8),
+        P.brusselator2d(6),
+        P.rectangular(30),
+        P.dense_row_col(12),
+    ]
+
+
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse"])
+@pytest.mark.parametrize("index", range(6))
+def test_problems_match_analytic_jacobians(index, mode):
+    prob = _problem_cases()[index]
+    plan = jacobian_plan(prob.expression, prob.x, mode=mode)
+    fn = pytensor.function([prob.x, *prob.params], plan.build(), mode=MODE)
+    rng = np.random.default_rng(index)
+    x = prob.x0 + 0.1 * rng.standard_normal(prob.n)
+    got = fn(x, *prob.param_values)
+    ref = prob.jacobian(x).toarray()
+    assert np.abs(got.toarray() - ref).max() <= 1e-12 * np.abs(ref).max()
+    assert (plan.full_pattern != prob.pattern()).nnz == 0  # detection is exact on these
+
+
+def test_too_many_colors_for_memory_is_a_clear_error():
+    from sparsediff import problems as P
+
+    prob = P.dense_row_col(3000)  # needs n colors both ways: the compressed matrix is dense
+    plan = jacobian_plan(prob.expression, prob.x, dense=False)
+    assert plan.n_colors == 3000
+    with pytest.raises(MemoryError, match="3000 colors"):
+        plan.build(max_compressed_size=1_000_000)

@@ -30,7 +30,14 @@ from sparsediff import backends as _backends  # noqa: F401  (JAX conversion of C
 from sparsediff import compressed, decompress
 from sparsediff.decompress import ColoringError, Layout
 
-__all__ = ["DENSE_DENSITY", "DENSE_MAX_SIZE", "JacobianPlan", "jacobian", "jacobian_plan"]
+__all__ = [
+    "DENSE_DENSITY",
+    "DENSE_MAX_SIZE",
+    "MAX_COMPRESSED_SIZE",
+    "JacobianPlan",
+    "jacobian",
+    "jacobian_plan",
+]
 
 Mode = Literal["auto", "forward", "reverse"]
 
@@ -39,6 +46,8 @@ Mode = Literal["auto", "forward", "reverse"]
 DENSE_MAX_SIZE = 4
 #: At or above this density, ``auto`` computes the Jacobian densely.
 DENSE_DENSITY = 0.5
+#: Largest compressed matrix (n_colors × rows or columns, in numbers) ``build`` creates.
+MAX_COMPRESSED_SIZE = 400_000_000
 
 _MODES = ("auto", "forward", "reverse")
 
@@ -283,8 +292,22 @@ class JacobianPlan:
             outs = compressed.fold_constants(outs, limit=limit)
         return outs
 
-    def build(self):
-        """The sparse Jacobian, a ``pytensor.sparse`` variable (a list when ``wrt`` was a list)."""
+    def build(self, max_compressed_size: int = MAX_COMPRESSED_SIZE):
+        """The sparse Jacobian, a ``pytensor.sparse`` variable (a list when ``wrt`` was a list).
+
+        Raises ``MemoryError`` when the compressed matrix (``n_colors`` × the longer side)
+        would exceed ``max_compressed_size`` elements, e.g. a Jacobian with one dense row *and*
+        one dense column, which needs as many colors as columns in both modes.
+        """
+        m, n = self.shape
+        size = self.n_colors * (m if self.mode == "forward" else n)
+        if size > max_compressed_size:
+            raise MemoryError(
+                f"{self.mode} mode needs {self.n_colors} colors for this {m}×{n} Jacobian: the "
+                f"compressed matrix would hold {size} numbers (limit {max_compressed_size}). "
+                f"forward needs {self.n_colors_forward}, reverse {self.n_colors_reverse} colors; "
+                "a dense row and a dense column at once need bicoloring, not implemented yet"
+            )
         # Stack traces of the thousands of nodes built here only point into sparsediff and
         # cost seconds at large n.
         with pytensor.config.change_flags(traceback__limit=0):
