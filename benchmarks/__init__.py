@@ -1,0 +1,1 @@
+"""Benchmarks: the comparison harness (``python -m benchmarks.harness``) and stage benchmarks."""

@@ -1,0 +1,529 @@
+"""Benchmark harness: sparsediff against dense PyTensor, asdex, sparsejac, CasADi and SciPy.
+
+    python -m benchmarks.harness --quick          # a few minutes: n ≈ 10³ and 10⁴
+    python -m benchmarks.harness                  # full: n ≈ 10³ … 10⁶ (under an hour, 2 cores)
+    python benchmarks/harness.py --problems bratu2d --sizes 1000,100000 --tools sparsediff,asdex
+
+For every problem and size, one fresh subprocess (so peak memory and JIT caches are its own)
+sets every tool up, timing each phase and its peak resident memory (detection, coloring,
+plan/build, compilation, first call), checks every tool's matrix against sparsediff's (and
+sparsediff's against the problem's analytic derivative) *before* timing it, then times all the
+derivative evaluations and every tool's own residual evaluation interleaved, call after call,
+in that one process (median and min–max over at least ``--repeats`` samples).
+
+Writes ``benchmarks/results/latest.md`` (table + machine + command), ``latest.json`` (raw
+numbers) and ``latest.png`` (log-log time against n). A missing optional tool (jax, asdex,
+sparsejac, casadi, matplotlib: ``pip install -e '.[bench]'``) is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+PROBLEM_ORDER = ["fd1d", "bratu2d", "brusselator2d", "energy2d", "rectangular", "dense_row_col"]
+FULL_SIZES = [1_000, 10_000, 100_000, 1_000_000]
+QUICK_SIZES = [1_000, 10_000]
+#: Problems whose every tool needs about n colors: no point going far beyond 10⁴.
+MAX_SIZE = {"dense_row_col": 10_000}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+# --------------------------------------------------------------------------------------------
+# One case, in a child process
+# --------------------------------------------------------------------------------------------
+
+
+def make_case(family: str, n: int):
+    from benchmarks.peers import Case
+    from sparsediff import problems
+
+    problem = problems.from_size(family, n)
+    if family in ("bratu2d", "energy2d"):
+        size = math.isqrt(problem.n)
+    elif family == "brusselator2d":
+        size = math.isqrt(problem.n // 2)
+    else:
+        size = problem.n
+    rng = np.random.default_rng(0)
+    x = problem.x0 + rng.uniform(0.0, 0.1, problem.n)
+    params = tuple(np.asarray(v) for v in problem.param_values)
+    return Case(family, size, problem, x, params, problem.pattern())
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
+    return text[:300]
+
+
+def run_case(family: str, n: int, tool_names: list[str], repeats: int, budget_s: float) -> dict:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from benchmarks.peers import Skip, import_all_tools, relative_error
+    from benchmarks.timing import Phase, interleaved
+
+    t_start = time.perf_counter()
+    case = make_case(family, n)
+    p = case.problem
+    analytic = p.jacobian(case.x, *case.params)
+    out: dict = {
+        "problem": family,
+        "n": p.n,
+        "m": p.m,
+        "nnz": int(case.pattern.nnz),
+        "kind": p.kind,
+        "name": p.name,
+        "lower_bound": _lower_bounds(case.pattern),
+        "tools": {},
+    }
+    tools = import_all_tools()
+    built_ok: dict = {}
+    reference = None
+    reference_tool = "analytic"
+    for name in tool_names:
+        row: dict = {"status": "ok"}
+        out["tools"][name] = row
+        try:
+            built = tools[name](case)
+        except Skip as exc:
+            row.update(status="skipped", reason=str(exc))
+            continue
+        except Exception as exc:  # a tool failing is a result, not a crash of the harness
+            row.update(status="error", reason=_short(exc), trace=traceback.format_exc()[-2000:])
+            continue
+        row.update(
+            n_colors=built.n_colors,
+            mode=built.mode,
+            phases=built.phases,
+            memory=built.memory,
+            notes=built.notes,
+        )
+        try:
+            with Phase() as ph:
+                value = built.evaluate()
+            row["memory"]["eval"] = ph.peak_mb
+            J = built.to_scipy(value)
+            row["err_analytic"] = relative_error(J, analytic)
+            if reference is None and name.startswith("sparsediff"):
+                if row["err_analytic"] <= 1e-9:
+                    reference, reference_tool = J, name
+                else:
+                    row.update(status="wrong", reason="differs from the analytic derivative")
+            if reference is not None and name != reference_tool:
+                row["err_reference"] = relative_error(J, reference)
+            row["reference"] = reference_tool
+            err = row.get("err_reference", row["err_analytic"])
+            if not err <= built.tolerance:
+                row.update(
+                    status="wrong",
+                    reason=f"relative error {err:.1e} against {reference_tool} "
+                    f"(tolerance {built.tolerance:.0e})",
+                )
+        except Exception as exc:
+            row.update(status="error", reason=_short(exc), trace=traceback.format_exc()[-2000:])
+        if row["status"] == "ok":
+            built_ok[name] = built
+
+    fns = {}
+    residual_of = {}
+    for name, built in built_ok.items():
+        fns[name] = built.evaluate
+        if built.residual is not None:
+            key = f"residual[{built.residual_key or name}]"
+            fns.setdefault(key, built.residual)
+            residual_of[name] = key
+    if fns:
+        stats = interleaved(fns, repeats=repeats, budget_s=budget_s)
+        out["residuals"] = {k: s.as_dict() for k, s in stats.items() if k.startswith("residual[")}
+        for name in built_ok:
+            row = out["tools"][name]
+            row["eval"] = stats[name].as_dict()
+            if name in residual_of:
+                r = stats[residual_of[name]]
+                row["residual"] = r.as_dict()
+                row["residual_key"] = residual_of[name]
+                row["ratio"] = stats[name].median / r.median
+    out["wall_s"] = time.perf_counter() - t_start
+    return out
+
+
+def _lower_bounds(P) -> dict:
+    """Most nonzeros in a row (any column coloring needs that many) and in a column (rows)."""
+    if P.nnz == 0:
+        return {"forward": 0, "reverse": 0}
+    return {
+        "forward": int(np.diff(P.tocsr().indptr).max()),
+        "reverse": int(np.diff(P.tocsc().indptr).max()),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+# --------------------------------------------------------------------------------------------
+
+
+def tool_list(selection: str | None) -> list[str]:
+    from benchmarks.peers import import_all_tools
+
+    names = list(import_all_tools())
+    if not selection:
+        return names
+    wanted = [s.strip().lower() for s in selection.split(",") if s.strip()]
+    chosen = [n for n in names if any(w in n.lower() for w in wanted)]
+    if not chosen:
+        raise SystemExit(f"no tool matches {selection!r}; tools: {', '.join(names)}")
+    return chosen
+
+
+def run_child(family, n, tools, repeats, budget_s, timeout_s) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.harness",
+        "--child",
+        f"{family}:{n}",
+        "--tools",
+        ",".join(tools),
+        "--repeats",
+        str(repeats),
+        "--budget",
+        str(budget_s),
+    ]
+    root = Path(__file__).resolve().parent.parent
+    env = os.environ.copy()
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout_s, cwd=root, env=env
+        )
+    except subprocess.TimeoutExpired:
+        return {"problem": family, "n": n, "error": f"timed out after {timeout_s:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-4:]
+        return {
+            "problem": family,
+            "n": n,
+            "error": f"exit {proc.returncode}: " + " / ".join(tail),
+            "wall_s": time.perf_counter() - t0,
+        }
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo") as fh:
+            mem = int(fh.readline().split()[1]) / 2**20
+    except (OSError, ValueError, IndexError):
+        pass
+    versions = {}
+    for mod in ("numpy", "scipy", "pytensor", "numba", "jax", "asdex", "sparsejac", "casadi"):
+        try:
+            from importlib.metadata import version
+
+            versions[mod] = version(mod)
+        except Exception:
+            versions[mod] = "not installed"
+    try:
+        import sparsediff
+
+        versions["sparsediff"] = sparsediff.__version__
+    except Exception:
+        versions["sparsediff"] = "not importable"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1) if mem else None,
+        "python": platform.python_version(),
+        "versions": versions,
+        "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def _s(v, digits=2):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:.{digits}f}"
+
+
+def _ms(v):
+    if v is None:
+        return "–"
+    v *= 1e3
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def _mib(v):
+    return "–" if v is None or not math.isfinite(v) else f"{v:.0f}"
+
+
+def markdown(results: list[dict], meta: dict) -> str:
+    lines = [
+        f"Measured {meta['date']} on {meta['machine']['cpu']} ({meta['machine']['cores']} cores, "
+        f"{meta['machine']['memory_gib']} GiB), Python {meta['machine']['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in meta["machine"]["versions"].items())
+        + ".",
+        "",
+        f"Command: `{meta['command']}` ({meta['wall_min']:.1f} min; load average at the start "
+        f"{meta['load_start']}, at the end {meta['load_end']}).",
+        "",
+        "| problem | n | tool | mode | colors (lb) | detect s | color s | plan+compile s "
+        "| first call s | J ms: median [min–max] | own residual ms | J / r "
+        "| peak MiB detect / setup / eval | rel. error |",
+        "|---|---:|---|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|",
+    ]
+    skipped = []
+    for res in results:
+        if "error" in res:
+            lines.append(f"| {res['problem']} | {res['n']} | all | run failed: {res['error']} |")
+            continue
+        lb = res["lower_bound"]
+        for name, row in res["tools"].items():
+            if row["status"] != "ok":
+                skipped.append(
+                    f"- {res['problem']} n={res['n']}, {name}: {row['status']}: "
+                    f"{row.get('reason', '')}"
+                )
+                continue
+            ph, mem = row["phases"], row["memory"]
+            mode = row.get("mode") or ""
+            if res["kind"] == "hessian":
+                bound = lb["forward"]
+            else:
+                bound = lb["reverse"] if mode.startswith("reverse") else lb["forward"]
+            colors = f"{row['n_colors']} ({bound})" if row.get("n_colors") is not None else "–"
+            setup = sum(ph.get(k, 0.0) for k in ("plan", "build", "compile"))
+            setup_mem = max(
+                [mem.get(k, 0.0) for k in ("plan", "build", "compile", "first_call")] or [0.0]
+            )
+            ev = row["eval"]
+            res_ms = _ms(row["residual"]["median"]) if "residual" in row else "–"
+            ratio = f"{row['ratio']:.1f}" if "ratio" in row else "–"
+            err = row.get("err_reference", row.get("err_analytic"))
+            lines.append(
+                f"| {res['problem']} | {res['n']} | {name} | {mode} | {colors} "
+                f"| {_s(ph.get('detection'))} | {_s(ph.get('coloring'), 3)} | {_s(setup)} "
+                f"| {_s(ph.get('first_call'), 3)} "
+                f"| {_ms(ev['median'])} [{_ms(ev['min'])}–{_ms(ev['max'])}] | {res_ms} | {ratio} "
+                f"| {_mib(mem.get('detection'))} / {_mib(setup_mem)} / {_mib(mem.get('eval'))} "
+                f"| {err:.0e} |"
+            )
+    lines += [
+        "",
+        "Columns: *colors (lb)*: Jacobian-vector products per evaluation (JVPs, VJPs, HVPs or "
+        "finite differences; n for the dense tools) and the lower bound for that direction "
+        "(most nonzeros in a row for forward/column colorings, in a column for reverse; for "
+        "star colorings of Hessians the most nonzeros in a row is shown for reference). "
+        "*detect s* is zero for tools that are given the pattern (sparsejac, SciPy). "
+        "*plan+compile s*: coloring excluded, building the derivative graph and compiling it. "
+        "*first call* includes JIT compilation (Numba, XLA). *J ms* is the steady evaluation "
+        "in the tool's own output format (SciPy CSR for sparsediff and SciPy, dense ndarray, "
+        "BCOO for JAX peers, CasADi DM), timed interleaved with every other tool and "
+        "residual in one process. *own residual*: the same function in the same tool "
+        "(compiled PyTensor function in that backend, jitted JAX, CasADi Function, NumPy); "
+        "*J / r* their ratio. *peak MiB*: peak resident memory above the phase's start, "
+        "during detection, during setup (plan, build, compile, first call) and during one "
+        "evaluation. *rel. error*: max |J − J_ref| / max |J_ref| against sparsediff's matrix "
+        "(sparsediff's own row: against the analytic derivative).",
+    ]
+    if skipped:
+        lines += ["", "Not run:", "", *skipped]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: list[dict], path: Path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib not installed: no plot"
+    families = [f for f in PROBLEM_ORDER if any(r.get("problem") == f for r in results)]
+    if not families:
+        return "nothing to plot"
+    cols = min(3, len(families))
+    rows = math.ceil(len(families) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False)
+    styles: dict[str, dict] = {}
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, family in zip(axes.ravel(), families, strict=False):
+        series: dict[str, list] = {}
+        residual: dict[int, float] = {}
+        for res in results:
+            if res.get("problem") != family or "tools" not in res:
+                continue
+            for name, row in res["tools"].items():
+                if row.get("status") == "ok":
+                    series.setdefault(name, []).append((res["n"], row["eval"]["median"]))
+            key = "residual[pytensor-c]"
+            if key in res.get("residuals", {}):
+                residual[res["n"]] = res["residuals"][key]["median"]
+        for name, pts in series.items():
+            pts.sort()
+            if name not in styles:
+                i = len(styles)
+                styles[name] = {
+                    "color": palette[i % len(palette)],
+                    "marker": "os^vD<>ph*"[i % 10],
+                    "linestyle": "-" if name.startswith("sparsediff") else "--",
+                    "linewidth": 2.2 if name.startswith("sparsediff") else 1.2,
+                }
+            ax.loglog(*zip(*pts, strict=True), label=name, **styles[name])
+        if residual:
+            pts = sorted(residual.items())
+            ax.loglog(*zip(*pts, strict=True), color="k", linestyle=":", label="residual (C)")
+        ax.set_title(family)
+        ax.set_xlabel("n (unknowns)")
+        ax.set_ylabel("seconds per evaluation")
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in axes.ravel()[len(families) :]:
+        ax.axis("off")
+    handles, labels = [], []
+    for ax in axes.ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
+    fig.suptitle("Sparse Jacobian / Hessian evaluation time (median), log-log")
+    fig.tight_layout(rect=(0, 0.07 + 0.02 * math.ceil(len(labels) / 6), 1, 0.96))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.harness",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--quick", action="store_true", help="n ≈ 10³ and 10⁴ only (a few minutes)")
+    ap.add_argument("--problems", default=",".join(PROBLEM_ORDER))
+    ap.add_argument("--sizes", default=None, help="approximate n, comma-separated")
+    ap.add_argument("--tools", default=None, help="substrings of tool names, comma-separated")
+    ap.add_argument("--repeats", type=int, default=7, help="timing samples per tool (≥ 7)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds of timing per case")
+    ap.add_argument("--timeout", type=float, default=None, help="seconds per case (process)")
+    ap.add_argument("--out", default=str(RESULTS / "latest"), help="path stem of the outputs")
+    ap.add_argument("--list", action="store_true", help="list the tools and exit")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.list:
+        from benchmarks.peers import import_all_tools
+
+        print("\n".join(import_all_tools()))
+        return 0
+    budget = args.budget if args.budget is not None else (3.0 if args.quick else 15.0)
+    if args.child:
+        family, n = args.child.split(":")
+        tools = [t for t in args.tools.split(",") if t]
+        res = run_case(family, int(n), tools, max(1, args.repeats), budget)
+        print("RESULT " + json.dumps(res, default=float))
+        return 0
+
+    tools = tool_list(args.tools)
+    families = [f.strip() for f in args.problems.split(",") if f.strip()]
+    unknown = set(families) - set(PROBLEM_ORDER)
+    if unknown:
+        ap.error(f"unknown problems {sorted(unknown)}; known: {', '.join(PROBLEM_ORDER)}")
+    if args.sizes:
+        sizes = [int(float(s)) for s in args.sizes.split(",")]
+    else:
+        sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    timeout = args.timeout or (240.0 if args.quick else 900.0)
+    out_stem = Path(args.out)
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    load_start = _load()
+    results = []
+    for family in families:
+        for n in sizes:
+            if n > MAX_SIZE.get(family, math.inf) and not args.sizes:
+                continue
+            print(f"[harness] {family} n≈{n} ...", file=sys.stderr, flush=True)
+            res = run_child(family, n, tools, args.repeats, budget, timeout)
+            results.append(res)
+            _progress(res)
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "command": "python -m benchmarks.harness "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "wall_min": (time.perf_counter() - started) / 60,
+        "load_start": load_start,
+        "load_end": _load(),
+    }
+    text = markdown(results, meta)
+    out_stem.with_suffix(".md").write_text(text)
+    out_stem.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "results": results}, indent=1, default=float)
+    )
+    note = plot(results, out_stem.with_suffix(".png"))
+    print(text)
+    print(f"wrote {out_stem.with_suffix('.md')}, .json" + ("" if note else ", .png"))
+    if note:
+        print(note)
+    return 0
+
+
+def _load() -> str:
+    if not hasattr(os, "getloadavg"):
+        return "?"
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def _progress(res: dict) -> None:
+    if "error" in res:
+        print(f"[harness]   failed: {res['error']}", file=sys.stderr, flush=True)
+        return
+    parts = []
+    for name, row in res["tools"].items():
+        if row["status"] == "ok":
+            parts.append(f"{name} {row['eval']['median'] * 1e3:.3g} ms")
+        else:
+            parts.append(f"{name} {row['status']}")
+    print(f"[harness]   n={res['n']} ({res['wall_s']:.0f} s): " + "; ".join(parts), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

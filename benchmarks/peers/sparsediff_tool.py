@@ -1,0 +1,152 @@
+"""sparsediff itself, on PyTensor's Numba (default), C (``CVM``) and JAX backends.
+
+Detection (``jacobian_sparsity`` / ``hessian_sparsity``), the plan (coloring, mode, positions)
+and the symbolic build are shared by the three backends of one case and reported on each row;
+compilation and the first call are per backend. The residual is compiled in the same backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from benchmarks.peers import Built, Case, Skip, too_many_entries
+from benchmarks.timing import Phase
+
+#: Largest compressed matrix (colors × the longer side) the harness lets sparsediff build.
+MAX_COMPRESSED_ENTRIES = 5e7
+
+BACKENDS = {"c": "CVM", "numba": None, "jax": "JAX"}
+
+_shared: dict[int, dict] = {}
+
+
+def available() -> str | None:
+    try:
+        import sparsediff
+
+        sparsediff.jacobian_plan  # noqa: B018
+        sparsediff.hessian_plan  # noqa: B018
+    except (ImportError, AttributeError) as exc:
+        return f"not available yet ({exc})"
+    return None
+
+
+def _plan(case: Case) -> dict:
+    """Detect, plan and build once per case; every backend reuses it."""
+    key = id(case)
+    if key in _shared:
+        return _shared[key]
+    if len(_shared) > 4:
+        _shared.clear()
+    import sparsediff as sd
+
+    p = case.problem
+    phases: dict[str, float] = {}
+    memory: dict[str, float] = {}
+    with Phase() as ph:
+        if case.hessian:
+            pattern = sd.hessian_sparsity(p.expression, p.x)
+        else:
+            pattern = sd.jacobian_sparsity(p.expression, p.x)
+    phases["detection"], memory["detection"] = ph.seconds, ph.peak_mb
+    with Phase() as ph:
+        if case.hessian:
+            plan = sd.hessian_plan(p.expression, p.x, sparsity=pattern)
+        else:
+            plan = sd.jacobian_plan(p.expression, p.x, sparsity=pattern)
+    coloring_s = float(plan.timings.get("coloring", np.nan))
+    phases["coloring"] = coloring_s
+    phases["plan"] = ph.seconds - coloring_s
+    memory["plan"] = ph.peak_mb
+    if case.hessian:
+        mode = "dense" if plan.dense else "star"
+    else:
+        mode = ("dense " if plan.dense else "") + plan.mode
+    entry = {"plan": plan, "phases": phases, "memory": memory, "mode": mode, "error": None}
+    _shared[key] = entry
+    try:
+        width = case.n if plan.dense else plan.n_colors
+        too_many_entries(width, case, MAX_COMPRESSED_ENTRIES, "sparsediff")
+        with Phase() as ph:
+            J = plan.build()
+        phases["build"], memory["build"] = ph.seconds, ph.peak_mb
+        entry["J"] = J
+        if case.hessian:
+            mode = f"star, {plan.method_used}" if not plan.dense else "dense"
+            entry["mode"] = mode
+    except Skip as exc:
+        entry["error"] = exc
+    return entry
+
+
+def _block(out):
+    """Wait for JAX's asynchronous results (no-op for NumPy/SciPy outputs)."""
+    data = getattr(out, "data", None)
+    if hasattr(data, "block_until_ready"):
+        data.block_until_ready()
+    elif hasattr(out, "block_until_ready"):
+        out.block_until_ready()
+    return out
+
+
+def _to_scipy(out):
+    if sp.issparse(out):
+        return sp.csr_array(out)
+    if hasattr(out, "indptr") and hasattr(out, "indices"):  # jax.experimental.sparse.BCSR
+        return sp.csr_array(
+            (np.asarray(out.data), np.asarray(out.indices), np.asarray(out.indptr)),
+            shape=tuple(out.shape),
+        )
+    if hasattr(out, "todense"):
+        return sp.csr_array(np.asarray(out.todense()))
+    return sp.csr_array(np.asarray(out))
+
+
+def _builder(backend: str):
+    pt_mode = BACKENDS[backend]
+
+    def build(case: Case) -> Built:
+        reason = available()
+        if reason:
+            raise Skip(reason)
+        if backend == "jax":
+            try:
+                import jax  # noqa: F401
+            except ImportError as exc:
+                raise Skip(f"jax not installed ({exc})") from None
+        import pytensor
+
+        entry = _plan(case)
+        plan = entry["plan"]
+        if entry["error"] is not None:
+            raise Skip(str(entry["error"]))
+        p = case.problem
+        inputs = [p.x, *p.params]
+        args = [case.x, *case.params]
+        built = Built(
+            evaluate=lambda: None,
+            to_scipy=_to_scipy,
+            n_colors=int(plan.n_colors),
+            mode=entry["mode"],
+            phases=dict(entry["phases"]),
+            memory=dict(entry["memory"]),
+            residual_key=f"pytensor-{backend}",
+            tolerance=1e-9,
+        )
+        with Phase() as ph:
+            fJ = pytensor.function(inputs, entry["J"], mode=pt_mode)
+        built.record("compile", ph)
+        with Phase() as ph:
+            _block(fJ(*args))
+        built.record("first_call", ph)
+        fr = pytensor.function(inputs, p.expression, mode=pt_mode)
+        _block(fr(*args))
+        built.evaluate = lambda: _block(fJ(*args))
+        built.residual = lambda: _block(fr(*args))
+        return built
+
+    return build
+
+
+TOOLS = {f"sparsediff[{b}]": _builder(b) for b in ("c", "numba", "jax")}

@@ -1,0 +1,144 @@
+"""The benchmark harness: timing helpers, the peers' problem formulations, one small case."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import harness
+from benchmarks.peers import relative_error
+from benchmarks.peers.casadi_problems import EXPRESSIONS
+from benchmarks.peers.jax_problems import FUNCTIONS
+from benchmarks.timing import Phase, interleaved
+from sparsediff import problems
+
+SMALL = {"fd1d": 30, "bratu2d": 36, "brusselator2d": 50, "energy2d": 36}
+SMALL |= {"rectangular": 20, "dense_row_col": 20}
+
+
+def test_families_cover_every_problem():
+    assert set(FUNCTIONS) == set(EXPRESSIONS) == set(problems.PROBLEMS) == set(SMALL)
+    assert set(harness.PROBLEM_ORDER) == set(problems.PROBLEMS)
+
+
+def test_interleaved_gives_median_min_max_over_repeats():
+    calls = {"a": 0, "b": 0}
+
+    def a():
+        calls["a"] += 1
+
+    def b():
+        calls["b"] += 1
+        sum(range(1000))
+
+    stats = interleaved({"a": a, "b": b}, repeats=7, min_sample_s=1e-4)
+    for s in stats.values():
+        assert s.samples >= 7 and s.min <= s.median <= s.max
+    assert calls["a"] >= 7 and calls["b"] >= 7
+
+
+def test_phase_measures_time_and_memory():
+    with Phase() as ph:
+        block = np.ones(40 * 2**20 // 8)
+        block[::512] = 2.0
+    assert ph.seconds > 0
+    if ph.method == "rss":
+        assert ph.peak_mb > 30
+    del block
+
+
+@pytest.mark.parametrize("family", sorted(SMALL))
+def test_case_is_built_from_size(family):
+    case = harness.make_case(family, SMALL[family])
+    assert case.pattern.shape == (case.m, case.n)
+    rebuilt = problems.PROBLEMS[family](case.size)
+    assert rebuilt.n == case.n
+
+
+@pytest.mark.parametrize("family", sorted(SMALL))
+def test_jax_formulation_matches_numpy(family):
+    pytest.importorskip("jax")
+    from benchmarks.peers.jax_problems import setup_jax
+
+    setup_jax()
+    case = harness.make_case(family, SMALL[family])
+    f = FUNCTIONS[family](case.size)
+    np.testing.assert_allclose(
+        np.asarray(f(case.x)), case.problem.residual_numpy(case.x), rtol=1e-12, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("family", sorted(SMALL))
+def test_casadi_formulation_matches_numpy_and_pattern(family):
+    ca = pytest.importorskip("casadi")
+    case = harness.make_case(family, SMALL[family])
+    for X in (ca.MX, ca.SX):
+        x, F = EXPRESSIONS[family](case.size, X)
+        value = np.asarray(ca.Function("f", [x], [F])(case.x)).ravel()
+        expected = np.atleast_1d(case.problem.residual_numpy(case.x))
+        np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12)
+        if case.hessian:
+            S = ca.jacobian_sparsity(ca.gradient(F, x), x)
+        else:
+            S = ca.jacobian_sparsity(F, x)
+        np.testing.assert_array_equal(_casadi_dense(S), case.pattern.toarray())
+
+
+def _casadi_dense(S):
+    out = np.zeros((S.size1(), S.size2()), dtype=bool)
+    rows, cols = S.get_triplet()
+    out[np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)] = True
+    return out
+
+
+def test_relative_error():
+    a = np.array([[1.0, 0.0], [0.0, 2.0]])
+    assert relative_error(a, a) == 0
+    assert math.isclose(relative_error(a * 1.5, a), 0.5)
+    assert relative_error(a, np.ones((3, 3))) == math.inf
+
+
+def test_one_case_end_to_end(tmp_path):
+    """fd1d at n = 60 with the cheap tools: all checked against sparsediff, then timed."""
+    tools = ["sparsediff[c]", "dense pt.jacobian[vectorize]", "SciPy FD", "CasADi MX"]
+    res = harness.run_case("fd1d", 60, tools, repeats=7, budget_s=0.5)
+    rows = res["tools"]
+    assert rows["sparsediff[c]"]["status"] == "ok", rows["sparsediff[c]"]
+    assert rows["sparsediff[c]"]["err_analytic"] <= 1e-12
+    assert rows["sparsediff[c]"]["n_colors"] == 3
+    for name in tools:
+        row = rows[name]
+        if row["status"] == "skipped":
+            continue
+        assert row["status"] == "ok", (name, row)
+        assert row["eval"]["samples"] >= 7
+        assert row["reference"] == "sparsediff[c]"
+        assert row["ratio"] > 0
+    assert rows["SciPy FD"]["err_reference"] < 1e-4
+    meta = {
+        "date": "today",
+        "machine": harness.machine(),
+        "command": "test",
+        "wall_min": 0.0,
+        "load_start": "0",
+        "load_end": "0",
+    }
+    text = harness.markdown([res], meta)
+    assert "| fd1d | 60 | sparsediff[c] | forward | 3 (3) |" in text
+    assert harness.plot([res], tmp_path / "p.png") in (None, "matplotlib not installed: no plot")
+
+
+def test_skip_is_reported_not_fatal():
+    case_tools = ["dense pt.jacobian[scan]"]
+    from benchmarks.peers import dense_pytensor
+
+    old = dict(dense_pytensor.MAX_N)
+    dense_pytensor.MAX_N["scan"] = 10
+    try:
+        res = harness.run_case("fd1d", 60, case_tools, repeats=7, budget_s=0.1)
+    finally:
+        dense_pytensor.MAX_N.update(old)
+    row = res["tools"]["dense pt.jacobian[scan]"]
+    assert row["status"] == "skipped" and "GiB" in row["reason"]
