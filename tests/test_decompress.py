@@ -166,3 +166,22 @@ def test_compiled_results_share_a_read_only_structure():
     c = b.copy()
     c.indices[0] = 2  # a copy is fully writable
     np.testing.assert_array_equal(fn(np.ones(3)).indices, [0, 2, 1])
+
+
+def test_gather_lifts_through_join_so_the_compressed_matrix_is_never_built():
+    """One dense row and one dense column: 2000 colors, yet only the nonzeros are computed."""
+    import sparsediff as sd
+    from sparsediff import problems
+
+    prob = problems.dense_row_col(2000)
+    J = sd.jacobian(prob.expression, prob.x)
+    fn = pytensor.function([prob.x], J, mode="FAST_RUN")
+    biggest = max(
+        int(np.prod(o.type.shape))
+        for n in fn.maker.fgraph.apply_nodes
+        for o in n.outputs
+        if getattr(o.type, "shape", None) and None not in o.type.shape
+    )
+    assert biggest <= prob.pattern().nnz  # not n_colors × m = 4·10⁶
+    x = np.linspace(0.5, 1.0, 2000)
+    np.testing.assert_allclose(fn(x).toarray(), prob.jacobian(x).toarray(), rtol=1e-14)

@@ -35,6 +35,7 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.scalar import basic as ps_scalar
 from pytensor.sparse.basic import CSM
+from pytensor.tensor.basic import Join
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.rewriting.basic import register_specialize
 from pytensor.tensor.shape import Reshape
@@ -248,6 +249,14 @@ def _leaf_gather(var: Variable, flat: np.ndarray) -> Variable:
     return flat_var[pt.constant(flat.astype(np.int64))]
 
 
+def _constant_vector(values: np.ndarray, dtype) -> Variable:
+    """A constant vector; a single broadcastable entry when all its entries are equal."""
+    values = np.ascontiguousarray(np.asarray(values, dtype=dtype).reshape(-1))
+    if values.size > 1 and (values == values[0]).all():
+        values = values[:1]
+    return pt.constant(values)
+
+
 class _Part:
     """The entries ``flat`` of a graph variable, as a partially constant vector of length L.
 
@@ -312,14 +321,14 @@ class _Part:
     def restrict(self, idx: np.ndarray) -> Variable:
         """Symbolic values at the sorted entries ``idx``."""
         if self.is_constant:
-            return pt.constant(np.ascontiguousarray(self.const_at(idx)).astype(self.dtype))
+            return _constant_vector(self.const_at(idx), self.dtype)
         if self.vidx is None:
             return self._compute(idx)
         inside = np.isin(idx, self.vidx, assume_unique=True)
         if inside.all():
             return self._compute(idx)
         if not inside.any():
-            return pt.constant(np.ascontiguousarray(self.const_at(idx)).astype(self.dtype))
+            return _constant_vector(self.const_at(idx), self.dtype)
         # Constants at idx, the varying values scattered into their places.
         values = self._compute(idx[inside])
         base = np.array(np.broadcast_to(self.const_at(idx), (idx.size,)), dtype=self.dtype)
@@ -328,6 +337,72 @@ class _Part:
 
     def materialize(self) -> Variable:
         return self.restrict(np.arange(self.length))
+
+
+class _JoinPart(_Part):
+    """Entries taken from several parts: child ``c`` supplies the entries at ``where[c]``
+    (disjoint, sorted, covering ``0 … L-1``); e.g. the entries of a ``Join`` output."""
+
+    __slots__ = ("local", "owner", "parts")
+
+    def __init__(self, length, dtype, parts, where):
+        self.parts = parts
+        self.owner = np.empty(length, dtype=np.int64)
+        self.local = np.empty(length, dtype=np.int64)
+        const = np.zeros(length, dtype=dtype)
+        varying = np.zeros(length, dtype=bool)
+        for c, (part, w) in enumerate(zip(parts, where, strict=True)):
+            self.owner[w] = c
+            self.local[w] = np.arange(w.size)
+            if part.vidx is None:
+                varying[w] = True
+                continue
+            varying[w[part.vidx]] = True
+            if part.const is not None:
+                const[w] = np.broadcast_to(np.asarray(part.const).reshape(-1), (w.size,))
+        vidx = np.flatnonzero(varying)
+        super().__init__(length, dtype, const=const, vidx=None if vidx.size == length else vidx)
+
+    def _compute(self, idx: np.ndarray) -> Variable:
+        owners = self.owner[idx]
+        pieces, order = [], []
+        for c in np.unique(owners):
+            sel = np.flatnonzero(owners == c)
+            pieces.append(self.parts[c].restrict(self.local[idx[sel]]))
+            order.append(sel)
+        if len(pieces) == 1:
+            return pieces[0]
+        joined = pt.concatenate(
+            [pt.broadcast_to(p, (o.size,)) for p, o in zip(pieces, order, strict=True)]
+        )
+        inverse = np.argsort(np.concatenate(order), kind="stable")
+        return joined[pt.constant(inverse.astype(np.int64))]
+
+
+def _lift_join(node, shape, flat: np.ndarray, depth: int) -> _Part | None:
+    axis_var, *inputs = node.inputs
+    if not isinstance(axis_var, Constant):
+        return None
+    in_shapes = [_static_shape(i) for i in inputs]
+    if any(s is None for s in in_shapes):
+        return None
+    axis = int(axis_var.data) % len(shape)
+    multi = list(np.unravel_index(flat, shape))
+    offsets = np.cumsum([0] + [s[axis] for s in in_shapes])
+    which = np.searchsorted(offsets, multi[axis], side="right") - 1
+    parts, where = [], []
+    for k, (inp, in_shape) in enumerate(zip(inputs, in_shapes, strict=True)):
+        sel = np.flatnonzero(which == k)
+        if sel.size == 0:
+            continue
+        sub = [m[sel] for m in multi]
+        sub[axis] = sub[axis] - offsets[k]
+        in_flat = np.ravel_multi_index(sub, in_shape) if in_shape else np.zeros_like(sel)
+        parts.append(_lift(inp, in_flat, depth + 1))
+        where.append(sel)
+    if len(parts) == 1:
+        return parts[0]
+    return _JoinPart(flat.size, node.outputs[0].dtype, parts, where)
 
 
 def _eval_op(op, arrays: list[np.ndarray]) -> np.ndarray:
@@ -433,6 +508,12 @@ def _lift(var: Variable, flat: np.ndarray, depth: int) -> _Part:
                 sub[in_axis] = multi[out_axis]
         in_flat = np.ravel_multi_index(sub, in_shape) if in_shape else np.zeros_like(flat)
         return _lift(inp, in_flat, depth + 1)
+    if isinstance(op, Join):
+        # an index remapping: each entry comes from one input
+        part = _lift_join(node, shape, flat, depth)
+        if part is not None:
+            return part
+        return _Part(length, var.dtype, src=var, flat=flat)
     if isinstance(op, Elemwise) and len(node.outputs) == 1 and size >= length:
         in_shapes = [_static_shape(i) for i in node.inputs]
         if any(s is None for s in in_shapes):
