@@ -191,7 +191,21 @@ def tool_list(selection: str | None) -> list[str]:
     return chosen
 
 
-def run_child(family, n, tools, repeats, budget_s, timeout_s) -> dict:
+def _child_rss_gib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 2**20
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def run_child(family, n, tools, repeats, budget_s, timeout_s, max_memory_gib) -> dict:
+    """Run one case in a subprocess; kill it past ``timeout_s`` or ``max_memory_gib`` RSS."""
+    import tempfile
+
     cmd = [
         sys.executable,
         "-m",
@@ -209,22 +223,39 @@ def run_child(family, n, tools, repeats, budget_s, timeout_s) -> dict:
     env = os.environ.copy()
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout_s, cwd=root, env=env
-        )
-    except subprocess.TimeoutExpired:
-        return {"problem": family, "n": n, "error": f"timed out after {timeout_s:.0f} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    killed = None
+    peak = 0.0
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, cwd=root, env=env)
+        while proc.poll() is None:
+            time.sleep(0.25)
+            peak = max(peak, _child_rss_gib(proc.pid))
+            if peak > max_memory_gib:
+                killed = f"killed: resident memory above {max_memory_gib:g} GiB"
+            elif time.perf_counter() - t0 > timeout_s:
+                killed = f"timed out after {timeout_s:.0f} s"
+            if killed:
+                proc.kill()
+                proc.wait()
+                break
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    wall = time.perf_counter() - t0
+    if killed:
+        return {"problem": family, "n": n, "error": killed, "wall_s": wall}
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-4:]
+        tail = (stderr or stdout).strip().splitlines()[-4:]
         return {
             "problem": family,
             "n": n,
             "error": f"exit {proc.returncode}: " + " / ".join(tail),
-            "wall_s": time.perf_counter() - t0,
+            "wall_s": wall,
         }
-    return json.loads(lines[-1][len("RESULT ") :])
+    res = json.loads(lines[-1][len("RESULT ") :])
+    res["peak_rss_gib"] = peak
+    return res
 
 
 def machine() -> dict:
@@ -293,6 +324,54 @@ def _mib(v):
     return "–" if v is None or not math.isfinite(v) else f"{v:.0f}"
 
 
+def summary(results: list[dict]) -> str:
+    """One row per problem and size: each tool's median J in ms, and × its own residual."""
+    names: list[str] = []
+    for res in results:
+        for name in res.get("tools", {}):
+            if name not in names:
+                names.append(name)
+    short = {n: n.replace("dense pt.jacobian", "dense").replace("sparsediff", "sd") for n in names}
+    lines = [
+        "| problem | n | nnz | colors sd (lb) | residual ms (C) | "
+        + " | ".join(short[n] for n in names)
+        + " |",
+        "|---|---:|---:|---|---:|" + "---:|" * len(names),
+    ]
+    for res in results:
+        if "error" in res:
+            lines.append(f"| {res['problem']} | {res['n']} | run failed: {res['error']} |")
+            continue
+        lb = res["lower_bound"]
+        sd_row = next(
+            (r for k, r in res["tools"].items() if k.startswith("sparsediff") and "n_colors" in r),
+            None,
+        )
+        colors = "–"
+        if sd_row is not None:
+            mode = sd_row.get("mode") or ""
+            bound = lb["reverse"] if mode.startswith("reverse") else lb["forward"]
+            colors = f"{sd_row['n_colors']} ({bound})"
+        resid = res.get("residuals", {}).get("residual[pytensor-c]")
+        cells = []
+        for name in names:
+            row = res["tools"].get(name)
+            if row is None:
+                cells.append("")
+            elif row["status"] == "ok":
+                ratio = f" (×{row['ratio']:.1f})" if "ratio" in row else ""
+                cells.append(_ms(row["eval"]["median"]) + ratio)
+            elif row["status"] == "skipped":
+                cells.append("–")
+            else:
+                cells.append(row["status"])
+        lines.append(
+            f"| {res['problem']} | {res['n']} | {res['nnz']} | {colors} "
+            f"| {_ms(resid['median']) if resid else '–'} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
 def markdown(results: list[dict], meta: dict) -> str:
     lines = [
         f"Measured {meta['date']} on {meta['machine']['cpu']} ({meta['machine']['cores']} cores, "
@@ -302,6 +381,13 @@ def markdown(results: list[dict], meta: dict) -> str:
         "",
         f"Command: `{meta['command']}` ({meta['wall_min']:.1f} min; load average at the start "
         f"{meta['load_start']}, at the end {meta['load_end']}).",
+        "",
+        "Median time per Jacobian (Hessian) evaluation in ms, and in parentheses the ratio to "
+        "the same tool's own residual (cost) evaluation; – : not run (see the list at the end).",
+        "",
+        summary(results),
+        "",
+        "All phases:",
         "",
         "| problem | n | tool | mode | colors (lb) | detect s | color s | plan+compile s "
         "| first call s | J ms: median [min–max] | own residual ms | J / r "
@@ -442,8 +528,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=7, help="timing samples per tool (≥ 7)")
     ap.add_argument("--budget", type=float, default=None, help="seconds of timing per case")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per case (process)")
+    ap.add_argument(
+        "--max-memory", type=float, default=10.0, help="GiB of RSS per case before it is killed"
+    )
     ap.add_argument("--out", default=str(RESULTS / "latest"), help="path stem of the outputs")
     ap.add_argument("--list", action="store_true", help="list the tools and exit")
+    ap.add_argument("--render", default=None, help="rewrite .md and .png from this .json")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -451,6 +541,13 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.peers import import_all_tools
 
         print("\n".join(import_all_tools()))
+        return 0
+    if args.render:
+        data = json.loads(Path(args.render).read_text())
+        stem = Path(args.render).with_suffix("")
+        stem.with_suffix(".md").write_text(markdown(data["results"], data["meta"]))
+        note = plot(data["results"], stem.with_suffix(".png"))
+        print(f"wrote {stem.with_suffix('.md')}" + (f" ({note})" if note else ", .png"))
         return 0
     budget = args.budget if args.budget is not None else (3.0 if args.quick else 15.0)
     if args.child:
@@ -481,14 +578,15 @@ def main(argv: list[str] | None = None) -> int:
             if n > MAX_SIZE.get(family, math.inf) and not args.sizes:
                 continue
             print(f"[harness] {family} n≈{n} ...", file=sys.stderr, flush=True)
-            res = run_child(family, n, tools, args.repeats, budget, timeout)
+            res = run_child(family, n, tools, args.repeats, budget, timeout, args.max_memory)
             results.append(res)
             _progress(res)
     meta = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "command": "python -m benchmarks.harness "
-        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": shlex.join(
+            ["python", "-m", "benchmarks.harness", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "wall_min": (time.perf_counter() - started) / 60,
         "load_start": load_start,
         "load_end": _load(),

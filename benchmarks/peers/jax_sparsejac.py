@@ -19,6 +19,9 @@ from benchmarks.peers.jax_problems import setup_jax
 from benchmarks.timing import Phase
 
 MAX_N = 120_000
+#: Largest column intersection graph (an upper bound on its edges: the sum over rows of the
+#: squared row counts) handed to NetworkX, which needs hundreds of bytes per edge.
+MAX_EDGES = 4e6
 MAX_COMPRESSED_ENTRIES = 5e7
 
 
@@ -39,6 +42,13 @@ def build(case: Case) -> Built:
         raise Skip(f"not installed ({exc})") from None
     if case.n > MAX_N:
         raise Skip(f"n > {MAX_N}: NetworkX coloring (pure Python) is too slow/large")
+    row_counts = np.diff(case.pattern.tocsr().indptr).astype(np.float64)
+    edges = float((row_counts**2).sum())
+    if edges > MAX_EDGES:
+        raise Skip(
+            f"column intersection graph of up to {edges:.1e} edges (> {MAX_EDGES:.0e}): "
+            "too large for NetworkX"
+        )
     f, x, residual = jax_residual(case)
     target = jax.grad(f) if case.hessian else f
     P = case.pattern.tocoo()
