@@ -19,7 +19,7 @@ from benchmarks.peers.casadi_problems import EXPRESSIONS
 from benchmarks.timing import Phase
 
 MAX_N_SX = 120_000
-MAX_COMPRESSED_ENTRIES = 5e7
+MAX_COMPRESSED_ENTRIES = 1.2e8
 
 
 def _builder(kind: str):

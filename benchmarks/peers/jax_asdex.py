@@ -18,7 +18,7 @@ from benchmarks.peers import Built, Case, Skip, too_many_entries
 from benchmarks.peers.jax_problems import FUNCTIONS, setup_jax
 from benchmarks.timing import Phase
 
-MAX_COMPRESSED_ENTRIES = 5e7
+MAX_COMPRESSED_ENTRIES = 1.2e8
 
 
 def bcoo_to_scipy(out) -> sp.csr_array:

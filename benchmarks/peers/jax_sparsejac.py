@@ -22,7 +22,7 @@ MAX_N = 120_000
 #: Largest column intersection graph (an upper bound on its edges: the sum over rows of the
 #: squared row counts) handed to NetworkX, which needs hundreds of bytes per edge.
 MAX_EDGES = 4e6
-MAX_COMPRESSED_ENTRIES = 5e7
+MAX_COMPRESSED_ENTRIES = 1.2e8
 
 
 def _closure_value(fn, name):

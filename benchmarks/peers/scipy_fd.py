@@ -15,7 +15,7 @@ from benchmarks.peers import Built, Case, Skip, too_many_entries
 from benchmarks.timing import Phase
 
 TOLERANCE = 1e-4
-MAX_COMPRESSED_ENTRIES = 5e7
+MAX_COMPRESSED_ENTRIES = 1.2e8
 
 
 def build(case: Case) -> Built:
