@@ -103,8 +103,49 @@ def _union_kernel(a_indptr, a_indices, b_indptr, b_indices):  # pragma: no cover
     return new_indptr, out[:pos]
 
 
+@numba.njit(cache=True, nogil=True)
+def _union_many_kernel(indptrs, indices, starts):  # pragma: no cover - compiled
+    """Row-wise union of k canonical patterns at once (a k-way merge per row).
+
+    ``indptrs`` is (k, n + 1); pattern p's row r is ``indices[starts[p] + indptrs[p, r] :
+    starts[p] + indptrs[p, r + 1]]`` (indptrs relative to their own first entry).
+    """
+    k = indptrs.shape[0]
+    n = indptrs.shape[1] - 1
+    new_indptr = np.zeros(n + 1, dtype=np.int64)
+    out = np.empty(indices.size, dtype=np.int64)
+    heads = np.empty(k, dtype=np.int64)
+    ends = np.empty(k, dtype=np.int64)
+    big = np.iinfo(np.int64).max
+    pos = 0
+    for r in range(n):
+        for p in range(k):
+            heads[p] = starts[p] + indptrs[p, r]
+            ends[p] = starts[p] + indptrs[p, r + 1]
+        while True:
+            best = big
+            for p in range(k):
+                if heads[p] < ends[p]:
+                    v = indices[heads[p]]
+                    if v < best:
+                        best = v
+            if best == big:
+                break
+            for p in range(k):
+                if heads[p] < ends[p] and indices[heads[p]] == best:
+                    heads[p] += 1
+            out[pos] = best
+            pos += 1
+        new_indptr[r + 1] = pos
+    return new_indptr, out[:pos]
+
+
 def _csr(indptr, indices, shape) -> Pattern:
-    return sp.csr_array((np.ones(indices.size, dtype=bool), indices, indptr), shape=shape)
+    """CSR from kernel output, which is canonical (rows sorted, no duplicates): say so, so that
+    SciPy does not scan it again to find out."""
+    out = sp.csr_array((np.ones(indices.size, dtype=bool), indices, indptr), shape=shape)
+    out.has_canonical_format = True
+    return out
 
 
 def gather_rows(pattern: Pattern, rows: np.ndarray) -> Pattern:
@@ -131,22 +172,31 @@ def _canonical(pattern: Pattern) -> Pattern:
 
 def union(patterns: Sequence[Pattern | None]) -> Pattern | None:
     """Entry-wise OR of patterns of equal shape (``None`` entries are skipped)."""
-    present = [p for p in patterns if p is not None]
+    present = []
+    for p in patterns:
+        if p is not None and p.nnz and all(p is not q for q in present):
+            present.append(p)
     if not present:
-        return None
-    out = _canonical(present[0])
-    for p in present[1:]:
-        if p is out:
-            continue
-        p = _canonical(p)
+        return next((p for p in patterns if p is not None), None)
+    if len(present) == 1:
+        return _canonical(present[0])
+    present = [_canonical(p) for p in present]
+    if len(present) == 2:
+        a, b = present
         indptr, indices = _union_kernel(
-            out.indptr.astype(INDEX_DTYPE, copy=False),
-            out.indices.astype(INDEX_DTYPE, copy=False),
-            p.indptr.astype(INDEX_DTYPE, copy=False),
-            p.indices.astype(INDEX_DTYPE, copy=False),
+            a.indptr.astype(INDEX_DTYPE, copy=False),
+            a.indices.astype(INDEX_DTYPE, copy=False),
+            b.indptr.astype(INDEX_DTYPE, copy=False),
+            b.indices.astype(INDEX_DTYPE, copy=False),
         )
-        out = _csr(indptr, indices, out.shape)
-    return out
+        return _csr(indptr, indices, a.shape)
+    indptrs = np.stack([p.indptr.astype(INDEX_DTYPE, copy=False) for p in present])
+    starts = indptrs[:, :1].copy()
+    indptrs -= starts
+    indices = np.concatenate([p.indices[p.indptr[0] : p.indptr[-1]] for p in present])
+    starts = np.concatenate([[0], np.cumsum(indptrs[:, -1])[:-1]]).astype(INDEX_DTYPE)
+    indptr, out = _union_many_kernel(indptrs, indices.astype(INDEX_DTYPE, copy=False), starts)
+    return _csr(indptr, out, present[0].shape)
 
 
 def combine_rows(selection: sp.sparray, pattern: Pattern) -> Pattern:

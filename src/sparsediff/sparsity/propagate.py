@@ -235,8 +235,11 @@ def jacobian_sparsity(
     if full is None:
         full = pat.empty(n_rows, n_wrt)
     full = pat.as_pattern(full)
-    blocks = [full[:, offsets[k] : offsets[k + 1]] for k in range(len(fresh_wrt))]
-    blocks = [sp.csr_array(b, dtype=bool) for b in blocks]
+    if len(fresh_wrt) == 1:
+        blocks = [full]  # no column slicing: it would copy the whole pattern
+    else:
+        blocks = [full[:, offsets[k] : offsets[k + 1]] for k in range(len(fresh_wrt))]
+        blocks = [sp.csr_array(b, dtype=bool) for b in blocks]
     for b in blocks:
         b.sort_indices()
     return blocks if as_list else blocks[0]
@@ -269,7 +272,7 @@ def hessian_sparsity(
         disconnected_inputs="ignore",
     )
     gradient = pt.concatenate([g.ravel() for g in grads]) if len(grads) > 1 else grads[0].ravel()
-    blocks = jacobian_sparsity(gradient, wrt_list)
+    blocks = jacobian_sparsity(gradient, wrt_list, consider_constant=consider_constant)
     full = pat.as_pattern(sp.hstack(blocks, format="csr"))
     full = pat.as_pattern(full + full.T)
     if not as_list:
