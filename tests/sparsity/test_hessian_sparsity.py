@@ -86,7 +86,7 @@ def test_hessian_wrt_list_gives_blocks():
     np.testing.assert_array_equal(blocks[1][0].toarray(), np.eye(2, 3, dtype=bool))
     assert blocks[1][1].nnz == 0
     full = sd.hessian_sparsity(pt.concatenate([x, y]).sum() * 0 + cost, [x, y])
-    assert all((a != b).nnz == 0 for ra, rb in zip(blocks, full) for a, b in zip(ra, rb))
+    assert all((a != b).nnz == 0 for ra, rb in zip(blocks, full, strict=True) for a, b in zip(ra, rb, strict=True))
 
 
 def test_hessian_consider_constant():
