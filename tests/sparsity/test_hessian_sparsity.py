@@ -35,9 +35,9 @@ COSTS = {
     "constant_sparse_matrix": lambda x: pt.exp(pt.dot(A_SPARSE, x)).sum(),
     "products_of_pairs": lambda x: (x[::2] * x[1::2]).sum() + x[0] * x[5],
     "grid_energy": lambda x: (
-        (x.reshape((2, 3))[1:] - x.reshape((2, 3))[:-1]) ** 2
-    ).sum()
-    + (pt.cos(x.reshape((2, 3))[:, 1:] * x.reshape((2, 3))[:, :-1])).sum(),
+        ((x.reshape((2, 3))[1:] - x.reshape((2, 3))[:-1]) ** 2).sum()
+        + (pt.cos(x.reshape((2, 3))[:, 1:] * x.reshape((2, 3))[:, :-1])).sum()
+    ),
     "log_sum_exp": lambda x: pt.log(pt.exp(x[:3]).sum()) + (x[3:] ** 2).sum(),
     "scan_recurrence": _scan_cost,  # the gradient is a Scan with mit-mot states
 }
@@ -86,7 +86,11 @@ def test_hessian_wrt_list_gives_blocks():
     np.testing.assert_array_equal(blocks[1][0].toarray(), np.eye(2, 3, dtype=bool))
     assert blocks[1][1].nnz == 0
     full = sd.hessian_sparsity(pt.concatenate([x, y]).sum() * 0 + cost, [x, y])
-    assert all((a != b).nnz == 0 for ra, rb in zip(blocks, full, strict=True) for a, b in zip(ra, rb, strict=True))
+    assert all(
+        (a != b).nnz == 0
+        for ra, rb in zip(blocks, full, strict=True)
+        for a, b in zip(ra, rb, strict=True)
+    )
 
 
 def test_hessian_consider_constant():
