@@ -6,7 +6,9 @@ Detect the sparsity pattern of a graph, color it, and compute the whole Jacobian
 
 __version__ = "0.1.0"
 
+from sparsediff.check import CheckReport, check_hessian, check_jacobian
 from sparsediff.coloring import Coloring, color
+from sparsediff.explain import explain_sparsity
 from sparsediff.hessian import HessianPlan, hessian, hessian_plan
 from sparsediff.jacobian import JacobianPlan, jacobian, jacobian_plan
 from sparsediff.sparsity import (
@@ -17,11 +19,15 @@ from sparsediff.sparsity import (
 )
 
 __all__ = [
+    "CheckReport",
     "Coloring",
     "HessianPlan",
     "JacobianPlan",
     "SparsityWarning",
+    "check_hessian",
+    "check_jacobian",
     "color",
+    "explain_sparsity",
     "hessian",
     "hessian_plan",
     "hessian_sparsity",
