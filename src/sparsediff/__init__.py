@@ -11,6 +11,17 @@ from sparsediff.coloring import Coloring, color
 from sparsediff.explain import explain_sparsity
 from sparsediff.hessian import HessianPlan, hessian, hessian_plan
 from sparsediff.jacobian import JacobianPlan, jacobian, jacobian_plan
+from sparsediff.plotting import plot_sparsity
+from sparsediff.scipy_adapters import (
+    LeastSquaresFunctions,
+    MinimizeFunctions,
+    ODEFunctions,
+    least_squares_functions,
+    minimize_functions,
+    nonlinear_constraint,
+    ode_functions,
+)
+from sparsediff.solve import NewtonResult, NewtonSolver, newton
 from sparsediff.sparsity import (
     SparsityWarning,
     hessian_sparsity,
@@ -23,6 +34,11 @@ __all__ = [
     "Coloring",
     "HessianPlan",
     "JacobianPlan",
+    "LeastSquaresFunctions",
+    "MinimizeFunctions",
+    "NewtonResult",
+    "NewtonSolver",
+    "ODEFunctions",
     "SparsityWarning",
     "check_hessian",
     "check_jacobian",
@@ -34,5 +50,11 @@ __all__ = [
     "jacobian",
     "jacobian_plan",
     "jacobian_sparsity",
+    "least_squares_functions",
+    "minimize_functions",
+    "newton",
+    "nonlinear_constraint",
+    "ode_functions",
+    "plot_sparsity",
     "register_sparsity_rule",
 ]

@@ -1,0 +1,161 @@
+"""Newton's method (sd.newton / sd.NewtonSolver): convergence, options and bad input."""
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+import scipy.sparse as sp
+
+import sparsediff as sd
+from sparsediff.problems import bratu2d
+from sparsediff.solve import LINESEARCH, MAXITER, NONFINITE, SINGULAR
+
+MODE = "CVM"
+
+
+def test_bratu_small_converges():
+    p = bratu2d(8)
+    res = sd.newton(p.expression, p.x, x0=p.x0, mode=MODE)
+    assert res.success, res.message
+    assert res.status == 0
+    assert 1 <= res.nit <= 6
+    assert res.norm <= 1e-8
+    assert np.linalg.norm(p.residual_numpy(np.ravel(res.x))) <= 1e-8
+    assert res.x.shape == (64,)
+    assert len(res.history) == res.nit + 1
+    assert [h["iteration"] for h in res.history] == list(range(res.nit + 1))
+    for key in ("plan", "build", "compile", "evaluate", "linear_solve", "total"):
+        assert res.timings[key] >= 0
+    # A full Newton step costs one call of the compiled [F, J] function.
+    assert res.nfev == res.nit + 1
+
+
+def test_nonlinear_system_with_parameters():
+    n = 30
+    x = pt.vector("x", shape=(n,))
+    a = pt.scalar("a")
+    b = pt.vector("b", shape=(n,))
+    xp = pt.concatenate([[0.0], x, [0.0]])
+    F = x**3 + a * x - 0.3 * (xp[:-2] + xp[2:]) - b
+    solver = sd.NewtonSolver(F, x, [a, b], mode=MODE)
+    rng = np.random.default_rng(0)
+    for a_value in (1.0, 2.5):
+        b_value = rng.normal(size=n)
+        res = solver.solve(np.zeros(n), [a_value, b_value], tol=1e-11)
+        assert res.success, res.message
+        z = np.concatenate([[0.0], res.x, [0.0]])
+        r = res.x**3 + a_value * res.x - 0.3 * (z[:-2] + z[2:]) - b_value
+        assert np.abs(r).max() < 1e-11
+
+
+def test_bratu_lambda_parameter_and_verbose_log(capsys):
+    p = bratu2d(6, lam_as_parameter=True)
+    res = sd.newton(
+        p.expression,
+        p.x,
+        p.params,
+        x0=p.x0,
+        param_values=[np.asarray(3.0)],
+        verbose=True,
+        mode=MODE,
+    )
+    assert res.success
+    assert np.linalg.norm(p.residual_numpy(res.x, 3.0)) <= 1e-8
+    out = capsys.readouterr().out
+    assert "‖F‖" in out and "step" in out and "converged" in out
+    assert len([line for line in out.splitlines() if line.strip()[:1].isdigit()]) == res.nit + 1
+
+
+@pytest.mark.parametrize("linear_solver", ["spsolve", "gmres", "bicgstab", "lgmres"])
+def test_linear_solvers(linear_solver):
+    p = bratu2d(7)
+    res = sd.newton(p.expression, p.x, x0=p.x0, linear_solver=linear_solver, mode=MODE)
+    assert res.success, res.message
+    assert np.linalg.norm(p.residual_numpy(res.x)) <= 1e-8
+
+
+def test_callable_linear_solver_gets_sparse_matrix():
+    p = bratu2d(5)
+    seen = []
+
+    def solve(J, b):
+        seen.append(J)
+        return sp.linalg.spsolve(sp.csc_matrix(J), b)
+
+    res = sd.newton(p.expression, p.x, x0=p.x0, linear_solver=solve, mode=MODE)
+    assert res.success
+    assert seen and all(sp.issparse(J) for J in seen)
+    np.testing.assert_allclose(seen[0].toarray(), p.jacobian(p.x0).toarray(), rtol=1e-12)
+
+
+def test_line_search_backtracks_over_nan():
+    x = pt.vector("x", shape=(1,))
+    # From x = 3 the full Newton step lands at x < 0, where log is NaN: backtrack.
+    res = sd.newton(pt.log(x), x, x0=np.array([3.0]), mode=MODE)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, [1.0], atol=1e-8)
+    assert res.history[1]["step"] < 1
+
+
+# --------------------------------------------------------------------------------------------
+# bad input: a clear message, never a raw traceback from deep inside
+# --------------------------------------------------------------------------------------------
+
+
+def test_non_square_system_raises_clearly():
+    x = pt.vector("x", shape=(3,))
+    with pytest.raises(ValueError, match=r"square system.*2 equations.*3 unknowns"):
+        sd.newton(x[:2] ** 2, x, x0=np.zeros(3), mode=MODE)
+
+
+def test_wrong_x0_and_options():
+    p = bratu2d(3)
+    with pytest.raises(ValueError, match="x0 has 4 entries"):
+        sd.newton(p.expression, p.x, x0=np.zeros(4), mode=MODE)
+    with pytest.raises(ValueError, match="unknown linear_solver"):
+        sd.newton(p.expression, p.x, x0=p.x0, linear_solver="magic", mode=MODE)
+    with pytest.raises(ValueError, match="param_values"):
+        sd.newton(p.expression, p.x, x0=p.x0, param_values=[1.0], mode=MODE)
+
+
+def test_singular_jacobian():
+    x = pt.vector("x", shape=(2,))
+    F = pt.stack([x[0] + x[1], 2 * (x[0] + x[1]) - 1])  # rank one everywhere
+    res = sd.newton(F, x, x0=np.zeros(2), mode=MODE)
+    assert not res.success
+    assert res.status == SINGULAR
+    assert "singular" in res.message
+    assert res.x.shape == (2,)
+
+
+def test_singular_jacobian_at_a_point():
+    x = pt.vector("x", shape=(3,))
+    res = sd.newton(x**2 - 1, x, x0=np.zeros(3), mode=MODE)
+    assert res.status == SINGULAR and "singular at iteration 0" in res.message
+
+
+def test_non_convergence_maxiter():
+    p = bratu2d(6)
+    res = sd.newton(p.expression, p.x, x0=p.x0, maxiter=1, tol=1e-14, mode=MODE)
+    assert not res.success
+    assert res.status == MAXITER
+    assert "maxiter = 1" in res.message
+    assert res.nit == 1
+
+
+def test_no_solution_line_search_fails():
+    x = pt.vector("x", shape=(1,))
+    # x² + 1 has no real root: Newton stalls; reported, not raised.
+    res = sd.newton(x**2 + 1, x, x0=np.array([0.7]), maxiter=100, mode=MODE)
+    assert not res.success
+    assert res.status in (SINGULAR, LINESEARCH, MAXITER)
+    assert res.message
+
+
+def test_nan_at_start():
+    x = pt.vector("x", shape=(2,))
+    res = sd.newton(pt.log(x) - 1, x, x0=np.array([1.0, -1.0]), mode=MODE)
+    assert not res.success
+    assert res.status == NONFINITE
+    assert "NaN" in res.message and "starting point" in res.message
+    res = sd.newton(pt.log(x) - 1, x, x0=np.array([1.0, np.nan]), mode=MODE)
+    assert res.status == NONFINITE and "x0" in res.message
