@@ -369,10 +369,11 @@ def _split_blocks(pattern: sp.csr_array, sizes: list[int]) -> list[sp.csr_array]
     return blocks
 
 
-def _detect(expression, wrt_list, is_list):
+def _detect(expression, wrt_list, is_list, disconnected_inputs="warn"):
     from sparsediff.sparsity import jacobian_sparsity
 
-    result = jacobian_sparsity(expression, wrt_list if is_list else wrt_list[0])
+    wrt = wrt_list if is_list else wrt_list[0]
+    result = jacobian_sparsity(expression, wrt, disconnected_inputs=disconnected_inputs)
     return list(result) if is_list else [result]
 
 
@@ -389,6 +390,7 @@ def jacobian_plan(
     use_op_pushforward: bool | Literal["auto"] = "auto",
     fold: bool = True,
     lift: bool = True,
+    disconnected_inputs: str = "warn",
 ) -> JacobianPlan:
     """Detect the sparsity of ``d expression / d wrt``, color it and choose a mode.
 
@@ -421,11 +423,15 @@ def jacobian_plan(
         Forward-mode JVP implementation (``"auto"``: the Ops' forward rules where all have one),
         plan-time constant folding of the compressed graph, lifting of the decompression gather
         through elementwise Ops. The defaults are the fast choices.
+    disconnected_inputs
+        What a ``wrt`` that is not part of the graph gets: an all-zero block with a warning
+        (``"warn"``, the default), without one (``"ignore"``), or ``"raise"``
+        (``pytensor.gradient.DisconnectedInputError``, PyTensor's default).
     """
     timings: dict[str, float] = {}
     requested_mode = mode
+    wrt_list, is_list = as_wrt_list(wrt)  # first: a wrt without static shape is the cause
     expression = as_expression(expression)
-    wrt_list, is_list = as_wrt_list(wrt)
     if mode not in _MODES:
         raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(map(repr, _MODES))}")
     if format not in ("csr", "csc"):
@@ -440,7 +446,7 @@ def jacobian_plan(
     # 1. sparsity
     t0 = time.perf_counter()
     if sparsity is None:
-        blocks = _detect(expression, wrt_list, is_list)
+        blocks = _detect(expression, wrt_list, is_list, disconnected_inputs)
         blocks = [
             as_pattern(b, (m, s), "detected pattern") for b, s in zip(blocks, sizes, strict=True)
         ]

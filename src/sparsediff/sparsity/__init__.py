@@ -1,6 +1,11 @@
 """Stage 1: the sparsity pattern of a PyTensor graph, from the graph alone."""
 
-from sparsediff.sparsity.propagate import hessian_sparsity, jacobian_sparsity
+from collections.abc import Sequence
+
+from pytensor.graph.basic import Variable
+
+from sparsediff.sparsity.propagate import hessian_sparsity
+from sparsediff.sparsity.propagate import jacobian_sparsity as _jacobian_sparsity
 from sparsediff.sparsity.registry import (
     NotConcrete,
     RuleContext,
@@ -16,3 +21,29 @@ __all__ = [
     "jacobian_sparsity",
     "register_sparsity_rule",
 ]
+
+
+def jacobian_sparsity(
+    expression: Variable,
+    wrt: Variable | Sequence[Variable],
+    *,
+    consider_constant: Sequence[Variable] = (),
+    disconnected_inputs: str = "warn",
+):
+    """The global sparsity pattern of the Jacobian of ``expression`` with respect to ``wrt``.
+
+    Returns a boolean ``scipy.sparse.csr_array`` of shape ``(expression.size, wrt.size)``
+    (rows in C order of ``expression.ravel()``), or a list of them when ``wrt`` is a list.
+    The pattern holds for every value of the inputs: it may over-approximate, it never
+    misses a nonzero. Other inputs of the graph are unknown values, not constants.
+
+    A ``wrt`` that is not part of the graph gets an all-zero block with a warning
+    (``disconnected_inputs="warn"``, the default), silently (``"ignore"``), or raises
+    ``pytensor.gradient.DisconnectedInputError`` (``"raise"``, PyTensor's default).
+    """
+    return _jacobian_sparsity(
+        expression,
+        wrt,
+        consider_constant=consider_constant,
+        disconnected_inputs=disconnected_inputs,
+    )

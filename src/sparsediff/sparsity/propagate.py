@@ -16,19 +16,20 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
-from pytensor.gradient import DisconnectedGrad, ZeroGrad
+from pytensor.gradient import DisconnectedGrad, DisconnectedInputError, ZeroGrad
 from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.replace import clone_replace
 from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
 from pytensor.graph.rewriting.utils import rewrite_graph
 from pytensor.graph.traversal import ancestors
+from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.type import TensorType
 from scipy import sparse as sp
 
 from sparsediff.sparsity import pattern as pat
 from sparsediff.sparsity import rules as _rules  # noqa: F401  (registers the built-in rules)
-from sparsediff.sparsity.registry import NotConcrete, RuleContext, find_rule
+from sparsediff.sparsity.registry import NotConcrete, RuleContext, SparsityWarning, find_rule
 
 #: Largest pattern (in stored entries) a conservative dense fallback may create.
 MAX_FALLBACK_NNZ = 200_000_000
@@ -118,12 +119,13 @@ def prepare_graph(
     return fgraph, fresh_wrt
 
 
-def _fallback(node: Apply, input_patterns, ctx: RuleContext, reason: str):
+def _fallback(node: Apply, input_patterns, ctx: RuleContext, reason: str, message=None):
     """Dense blocks where ``connection_pattern`` connects: every output element depends on
     every entry any connected input depends on."""
     ctx.warn(
-        f"sparsediff has no exact sparsity rule for {node.op} ({reason}); assuming every output "
-        "element depends on every input element. Register one with "
+        message
+        or f"sparsediff has no exact sparsity rule for {node.op} ({reason}); assuming every "
+        "output element depends on every input element. Register one with "
         f"@sparsediff.register_sparsity_rule({type(node.op).__name__}) to get an exact pattern."
     )
     try:
@@ -156,6 +158,85 @@ def _differentiable(var: Variable) -> bool:
     return dtype in pt.type.continuous_dtypes
 
 
+def _value_dependent_message(node: Apply, seeds) -> str | None:
+    """A warning for an Op whose index/shape input is computed from the values of ``wrt``."""
+    for inp in node.inputs:
+        if inp.owner is None or _differentiable(inp):
+            continue
+        sources = [v for v in ancestors([inp]) if v in seeds]
+        if sources:
+            names = ", ".join(sorted({v.name or str(v) for v in sources}))
+            return (
+                f"value-dependent index: the index {inp} of {node.op} is computed from the values "
+                f"of {names}, so which elements it selects is only known at run time; the "
+                "pattern assumes every output element of this Op depends on every element it "
+                "could select (it may be much denser than the Jacobian at any one point)"
+            )
+    return None
+
+
+def check_random_variables(fgraph: FunctionGraph, wrt: Sequence[Variable]) -> None:
+    """Random draws are unknown inputs of the pattern (warning); draws whose distribution
+    parameters depend on ``wrt`` have no derivative (error, as in ``pytensor.grad``)."""
+    random_nodes = [n for n in fgraph.apply_nodes if isinstance(n.op, RandomVariable)]
+    if not random_nodes:
+        return
+    wrt_set = set(wrt)
+    for node in random_nodes:
+        params = [i for i in node.inputs if _differentiable(i)]
+        if any(v in wrt_set for v in ancestors(params)):
+            raise ValueError(
+                f"the distribution parameters of the random variable {node.op} depend on wrt: "
+                "random draws have no derivative (pytensor.grad refuses them too). "
+                "Reparametrize, e.g. mu + sigma * pt.random.normal(size=...) instead of "
+                "pt.random.normal(mu, sigma)"
+            )
+    names = ", ".join(sorted({str(n.op) for n in random_nodes}))
+    warnings.warn(
+        f"the graph draws random numbers ({names}): the pattern treats the draws as unknown "
+        "inputs that do not depend on wrt, and each compiled call may draw new ones",
+        SparsityWarning,
+        stacklevel=3,
+    )
+
+
+def disconnected_wrt(
+    expression: Variable, wrt: Sequence[Variable], consider_constant: Sequence[Variable] = ()
+) -> list[Variable]:
+    """The ``wrt`` variables that ``expression`` does not depend on in the graph (as
+    ``pytensor.grad`` sees it: ``disconnected_grad`` and ``consider_constant`` cut)."""
+    blocked = set(consider_constant)
+    reached = set()
+    stack = [expression]
+    while stack:
+        var = stack.pop()
+        if var in reached or var in blocked:
+            continue
+        reached.add(var)
+        if var.owner is not None and not isinstance(var.owner.op, DisconnectedGrad):
+            stack.extend(var.owner.inputs)
+    return [w for w in wrt if w not in reached]
+
+
+def _handle_disconnected(expression, wrt_list, consider_constant, disconnected_inputs) -> None:
+    if disconnected_inputs not in ("raise", "warn", "ignore"):
+        raise ValueError(
+            f"disconnected_inputs must be 'raise', 'warn' or 'ignore', got {disconnected_inputs!r}"
+        )
+    if disconnected_inputs == "ignore":
+        return
+    for w in disconnected_wrt(expression, wrt_list, consider_constant):
+        message = (
+            f"wrt {w} is not part of the computational graph of {expression}: its Jacobian "
+            "block is all zeros"
+        )
+        if disconnected_inputs == "raise":
+            raise DisconnectedInputError(
+                f"{message}. Pass disconnected_inputs='warn' or 'ignore' to get that block"
+            )
+        warnings.warn(f"{message} (disconnected_inputs='ignore' silences this)", stacklevel=4)
+
+
 def propagate(
     fgraph: FunctionGraph,
     seeds: dict[Variable, pat.Pattern],
@@ -177,7 +258,8 @@ def propagate(
             try:
                 outputs = rule(node.op, node, input_patterns, ctx)
             except NotConcrete as exc:
-                outputs = _fallback(node, input_patterns, ctx, str(exc))
+                message = _value_dependent_message(node, seeds)
+                outputs = _fallback(node, input_patterns, ctx, str(exc), message)
         for out, p in zip(node.outputs, outputs, strict=True):
             if p is None or not _differentiable(out) or p.nnz == 0:
                 patterns[out] = None
@@ -207,6 +289,7 @@ def jacobian_sparsity(
     wrt: Variable | Sequence[Variable],
     *,
     consider_constant: Sequence[Variable] = (),
+    disconnected_inputs: str = "ignore",
 ) -> sp.csr_array | list[sp.csr_array]:
     """The global sparsity pattern of the Jacobian of ``expression`` with respect to ``wrt``.
 
@@ -214,10 +297,17 @@ def jacobian_sparsity(
     (rows in C order of ``expression.ravel()``), or a list of them when ``wrt`` is a list.
     The pattern holds for every value of the inputs: it may over-approximate, it never
     misses a nonzero. Other inputs of the graph are unknown values, not constants.
+    ``disconnected_inputs`` ("raise", "warn", "ignore") says what a ``wrt`` that is not in
+    the graph gets; this internal function defaults to "ignore" (an empty block), the public
+    ``sparsediff.jacobian_sparsity`` to "warn".
     """
     expression = pt.as_tensor_variable(expression)
     wrt_list, as_list = _as_wrt_list(wrt)
+    for w in wrt_list:
+        check_wrt(w)
+    _handle_disconnected(expression, wrt_list, consider_constant, disconnected_inputs)
     fgraph, fresh_wrt = prepare_graph([expression], wrt_list, consider_constant)
+    check_random_variables(fgraph, fresh_wrt)
     seeds, offsets = _wrt_seeds(fresh_wrt)
     n_wrt = offsets[-1]
     out = fgraph.outputs[0]
