@@ -66,11 +66,11 @@ def test_row_coloring_dense_array_and_plan():
     plt.close(ax.figure)
 
 
-def test_bad_coloring_length():
-    with pytest.raises(ValueError, match="column coloring needs 5"):
-        sd.plot_sparsity(_tridiagonal(5), _Fake())
-
-
 class _Fake:
     colors = np.zeros(3, dtype=int)
     kind = "column"
+
+
+def test_bad_coloring_length():
+    with pytest.raises(ValueError, match="column coloring needs 5"):
+        sd.plot_sparsity(_tridiagonal(5), _Fake())
