@@ -333,6 +333,12 @@ class _Part:
         values = self._compute(idx[inside])
         base = np.array(np.broadcast_to(self.const_at(idx), (idx.size,)), dtype=self.dtype)
         where = pt.constant(np.flatnonzero(inside).astype(np.int64))
+        kept = base[~inside]
+        if (kept == kept[0]).all():
+            # One constant value (stencils): filling it writes the output without reading a
+            # constant of the same size, which is most of the cost at large n.
+            filled = pt.full((idx.size,), pt.constant(kept[0], dtype=self.dtype))
+            return pt.set_subtensor(filled[where], values)
         return pt.set_subtensor(pt.constant(base)[where], values)
 
     def materialize(self) -> Variable:

@@ -25,6 +25,7 @@ from pytensor.tensor.variable import TensorVariable
 from sparsediff import backends as _backends  # noqa: F401  (JAX conversion of CSM)
 from sparsediff import compressed, decompress
 from sparsediff.decompress import ColoringError, Layout
+from sparsediff.hugepages import enable_numba_hugepages
 from sparsediff.jacobian import (
     _call_color,
     _check_with_coloring_module,
@@ -137,6 +138,7 @@ class HessianPlan:
 
     def build(self):
         """The sparse Hessian as a ``pytensor.sparse`` variable (CSR, or CSC with format)."""
+        enable_numba_hugepages()  # large outputs of Numba graphs, see sparsediff.hugepages
         # Stack traces of the thousands of nodes built here only point into sparsediff and
         # cost seconds at large n.
         with pytensor.config.change_flags(traceback__limit=0):

@@ -29,6 +29,7 @@ from pytensor.tensor.variable import TensorVariable
 from sparsediff import backends as _backends  # noqa: F401  (JAX conversion of CSM)
 from sparsediff import compressed, decompress
 from sparsediff.decompress import ColoringError, Layout
+from sparsediff.hugepages import enable_numba_hugepages
 
 __all__ = [
     "DENSE_DENSITY",
@@ -308,6 +309,7 @@ class JacobianPlan:
                 f"forward needs {self.n_colors_forward}, reverse {self.n_colors_reverse} colors; "
                 "a dense row and a dense column at once need bicoloring, not implemented yet"
             )
+        enable_numba_hugepages()  # large outputs of Numba graphs, see sparsediff.hugepages
         # Stack traces of the thousands of nodes built here only point into sparsediff and
         # cost seconds at large n.
         with pytensor.config.change_flags(traceback__limit=0):
