@@ -48,11 +48,15 @@ def test_c_backend_no_python_loops():
     _check_outputs(vals, _reference(x, r, xv))
     assert not [n for n in fn.maker.fgraph.apply_nodes if isinstance(n.op, Blockwise)]
     # the residual pads with an Alloc; the Jacobians alone allocate nothing but their output
-    names = {
-        type(n.op).__name__
-        for n in pytensor.function([x], outs, mode="CVM").maker.fgraph.apply_nodes
-    }
-    assert not {"Alloc", "AllocEmpty", "Scan"} & names, names
+    # (an Alloc of one constant value is the data array itself, written in place)
+    fgraph = pytensor.function([x], outs, mode="CVM").maker.fgraph
+    names = {type(n.op).__name__ for n in fgraph.apply_nodes}
+    assert not {"AllocEmpty", "Scan"} & names, names
+    for node in fgraph.apply_nodes:
+        if type(node.op).__name__ == "Alloc":
+            clients = fgraph.clients[node.outputs[0]]
+            assert [type(c.op).__name__ for c, _ in clients] == ["AdvancedIncSubtensor1"]
+            assert clients[0][0].op.inplace
 
 
 def test_c_backend_split_join_graph_has_no_blockwise():

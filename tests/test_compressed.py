@@ -205,3 +205,79 @@ def test_users_scan_stays_differentiable_after_compiling_a_jacobian():
     pytensor.function([x], J, mode=MODE)(np.ones(5))
     g = pytensor.grad(y.sum(), x)  # failed with "grad is not implemented for Composite"
     assert pytensor.function([x], g, mode=MODE)(np.ones(5)).shape == (5,)
+
+
+def _scan(*args, **kwargs):
+    return pytensor.scan(*args, return_updates=False, **kwargs)
+
+
+def _scan_graphs():
+    """Scans with every kind of loop quantity, as ``(name, expression, x)``."""
+    x = pt.vector("x", shape=(6,))
+    graphs = []
+    # sit-sot and nit-sot from two sequences and a constant non-sequence
+    h, s = _scan(
+        lambda xi, xj, acc, w: (acc * xi + xj * w, pt.sin(acc) * xi),
+        sequences=[x, x[::-1]],
+        outputs_info=[pt.zeros(()), None],
+        non_sequences=[pt.constant(2.0)],
+    )
+    graphs.append(("sit_sot_nit_sot", pt.concatenate([h, s]), x))
+    # mit-sot (two taps) whose initial values are the unknowns
+    out = _scan(
+        lambda a, b: a * b + pt.cos(b),
+        outputs_info=[dict(initial=x[:2], taps=[-2, -1])],
+        n_steps=5,
+    )
+    graphs.append(("mit_sot_initial", out, x))
+    # a vector state and a batched non-sequence matrix-vector product
+    m = x.reshape((2, 3))
+    out = _scan(
+        lambda v, mm: pt.tanh(pt.dot(mm.T, v)[:2] * 0.5),
+        outputs_info=[x[:2]],
+        non_sequences=[m],
+        n_steps=3,
+    )
+    graphs.append(("vector_state_non_seq", out, x))
+    # a state that is batched only through its update (its initial value is constant)
+    out = _scan(lambda xi, acc: acc + acc * xi**2, sequences=[x], outputs_info=[pt.ones(())])
+    graphs.append(("state_batched_by_update", out, x))
+    return graphs
+
+
+@pytest.mark.parametrize("name", [g[0] for g in _scan_graphs()])
+def test_vectorized_scan_is_one_scan_and_exact(name):
+    """Forward (pushforward) and reverse (pullback: mit-mot states) through Scan: one batched
+    Scan, no Blockwise looping over the colors, and the same products as the dense Jacobian."""
+    (expr, x) = next((e, x) for n, e, x in _scan_graphs() if n == name)
+    rng = np.random.default_rng(7)
+    xv = rng.uniform(0.1, 0.9, 6)
+    shape = pytensor.function([x], expr, mode=MODE)(xv).shape
+    expr = pt.specify_shape(expr, shape).ravel()
+    m = int(np.prod(shape))
+    seeds, cotangents = rng.random((3, 6)), rng.random((4, m))
+    B = compressed_pushforward(expr, [x], seeds, use_op_pushforward="auto")
+    (Bt,) = compressed_pullback(expr, [x], cotangents)
+    fn = pytensor.function([x], [B, Bt], mode=MODE)
+    blockwise = [str(n.op) for n in fn.maker.fgraph.apply_nodes if isinstance(n.op, Blockwise)]
+    assert not blockwise, blockwise
+    (J,) = _jac(expr, [x], [xv])
+    got = fn(xv)
+    np.testing.assert_allclose(got[0], (J @ seeds.T).T, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got[1], cotangents @ J, rtol=1e-12, atol=1e-14)
+
+
+def test_vectorized_scan_keeps_blockwise_when_the_loop_itself_is_batched():
+    """A number of steps that depends on the batch cannot be one Scan: PyTensor's fallback."""
+    from sparsediff.vectorize_scan import vectorize_scan
+
+    n = pt.iscalar("n")
+    x = pt.vector("x", shape=(4,))
+    out = _scan(lambda acc: acc * 2, outputs_info=[x], n_steps=n)
+    node = out.owner.inputs[0].owner if out.owner.op.__class__.__name__ != "Scan" else out.owner
+    while type(node.op).__name__ != "Scan":
+        node = node.inputs[0].owner
+    batched_n = pt.ivector("bn", shape=(3,))
+    outs = vectorize_scan(node.op, node, batched_n, *node.inputs[1:])
+    outs = outs if isinstance(outs, list) else outs.outputs
+    assert isinstance(outs[0].owner.op, Blockwise)

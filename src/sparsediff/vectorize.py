@@ -19,6 +19,8 @@ colors, so each such Op would cost a per-color loop. The rules below vectorize t
   that its Ops are batched natively instead of a ``Blockwise`` calling the whole inner function
   once per color.
 
+* ``Scan``: one loop batched inside (:mod:`sparsediff.vectorize_scan`).
+
 Importing this module registers them. :func:`core_shapes` is a scoped override used while
 sparsediff vectorizes its own graphs:
 
@@ -41,6 +43,8 @@ from pytensor.tensor.basic import Join, Split
 from pytensor.tensor.basic import vectorize_join as _pytensor_vectorize_join
 from pytensor.tensor.blockwise import vectorize_node_fallback
 from pytensor.tensor.subtensor import IncSubtensor
+
+import sparsediff.vectorize_scan  # noqa: F401  (registers the Scan rule)
 
 __all__ = [
     "core_shapes",
