@@ -372,8 +372,9 @@ def summary(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def markdown(results: list[dict], meta: dict) -> str:
-    lines = [
+def header(meta: dict) -> list[str]:
+    """Where, when and how the numbers were measured."""
+    return [
         f"Measured {meta['date']} on {meta['machine']['cpu']} ({meta['machine']['cores']} cores, "
         f"{meta['machine']['memory_gib']} GiB), Python {meta['machine']['python']}; "
         + ", ".join(f"{k} {v}" for k, v in meta["machine"]["versions"].items())
@@ -384,6 +385,12 @@ def markdown(results: list[dict], meta: dict) -> str:
         "",
         "Median time per Jacobian (Hessian) evaluation in ms, and in parentheses the ratio to "
         "the same tool's own residual (cost) evaluation; – : not run (see the list at the end).",
+    ]
+
+
+def markdown(results: list[dict], meta: dict) -> str:
+    lines = [
+        *header(meta),
         "",
         summary(results),
         "",
@@ -451,6 +458,48 @@ def markdown(results: list[dict], meta: dict) -> str:
     if skipped:
         lines += ["", "Not run:", "", *skipped]
     return "\n".join(lines) + "\n"
+
+
+README = RESULTS.parent.parent / "README.md"
+README_PLOT = Path("docs") / "benchmarks.png"  # relative to the README
+README_START = "<!-- harness:start -->"
+README_END = "<!-- harness:end -->"
+
+
+def update_readme(results: list[dict], meta: dict, png: Path, readme: Path = README) -> str:
+    """Put the summary table (with its date, machine and command) and the plot in the README.
+
+    The table replaces what lies between the ``harness:start``/``harness:end`` markers; the
+    plot is copied to ``docs/benchmarks.png``, which the README shows.
+    """
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{readme} has no {README_START} … {README_END} markers")
+    lines = header(meta)
+    lines[-1] = lines[-1].replace(" (see the list at the end)", "")
+    block = "\n".join(
+        [
+            README_START,
+            *lines,
+            "",
+            summary(results),
+            "",
+            f"![Evaluation time against n]({README_PLOT.as_posix()})",
+            "",
+            "All phases (detection, coloring, compile, first call, peak memory, errors): the "
+            "`.md` the command writes under `benchmarks/results/`.",
+            README_END,
+        ]
+    )
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(head + block + tail)
+    if not png.exists():
+        return f"updated {readme} (no plot to copy)"
+    target = readme.parent / README_PLOT
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(png.read_bytes())
+    return f"updated {readme} and {target}"
 
 
 def plot(results: list[dict], path: Path) -> str | None:
@@ -534,6 +583,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(RESULTS / "latest"), help="path stem of the outputs")
     ap.add_argument("--list", action="store_true", help="list the tools and exit")
     ap.add_argument("--render", default=None, help="rewrite .md and .png from this .json")
+    ap.add_argument(
+        "--readme",
+        action="store_true",
+        help="also put the summary table and plot in README.md (between its harness markers)",
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -548,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
         stem.with_suffix(".md").write_text(markdown(data["results"], data["meta"]))
         note = plot(data["results"], stem.with_suffix(".png"))
         print(f"wrote {stem.with_suffix('.md')}" + (f" ({note})" if note else ", .png"))
+        if args.readme:
+            print(update_readme(data["results"], data["meta"], stem.with_suffix(".png")))
         return 0
     budget = args.budget if args.budget is not None else (3.0 if args.quick else 15.0)
     if args.child:
@@ -601,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out_stem.with_suffix('.md')}, .json" + ("" if note else ", .png"))
     if note:
         print(note)
+    if args.readme:
+        print(update_readme(results, meta, out_stem.with_suffix(".png")))
     return 0
 
 

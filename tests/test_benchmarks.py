@@ -129,6 +129,20 @@ def test_one_case_end_to_end(tmp_path):
     assert "| fd1d | 60 | sparsediff[c] | forward | 3 (3) |" in text
     assert harness.plot([res], tmp_path / "p.png") in (None, "matplotlib not installed: no plot")
 
+    # --readme: the summary replaces exactly what lies between the markers, twice in a row
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{harness.README_START}\nold\n{harness.README_END}\noutro\n")
+    monkey_png = tmp_path / "missing.png"  # no plot: the README still gets its table
+    for _ in range(2):
+        harness.update_readme([res], meta, monkey_png, readme=readme)
+        updated = readme.read_text()
+        assert updated.startswith("intro\n") and updated.endswith("outro\n")
+        assert "old" not in updated and updated.count(harness.README_START) == 1
+        assert "| fd1d | 60 |" in updated and "Command: `test`" in updated
+    readme.write_text("no markers")
+    with pytest.raises(SystemExit, match="markers"):
+        harness.update_readme([res], meta, monkey_png, readme=readme)
+
 
 def test_skip_is_reported_not_fatal():
     case_tools = ["dense pt.jacobian[scan]"]
