@@ -15,7 +15,7 @@ from benchmarks.peers import Built, Case, Skip, dense_memory_note
 from benchmarks.timing import Phase
 
 #: Largest n (and m) the dense variants run at; vectorize needs several n × n arrays.
-MAX_N = {"scan": 4096, "vectorize": 4096}
+MAX_N = {"scan": 10_000, "vectorize": 10_000}
 MODE = "CVM"
 
 
