@@ -9,6 +9,6 @@ import os
 
 from hypothesis import settings
 
-settings.register_profile("ci", max_examples=24, deadline=None, print_blob=True)
+settings.register_profile("ci", max_examples=40, deadline=None, print_blob=True)
 settings.register_profile("long", max_examples=600, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
