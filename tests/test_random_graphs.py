@@ -5,7 +5,8 @@ Hypothesis builds a graph step by step from a pool of expressions of ``x`` (the 
 comparisons and ``switch``, reductions (sum, prod, max, min, mean), ``cumsum``/``cumprod``,
 ``dot`` with constant matrices that have zeros (and between two expressions), reshape,
 dimshuffle, transpose, basic and advanced indexing, ``set``/``inc_subtensor``, ``join``,
-``stack``, ``repeat``, ``sort``, ``roll``, ``tile``... at small random shapes. For each graph:
+``split``, ``stack``, ``repeat``, ``sort``, ``roll``, ``tile``, ``clip``, ``diff``, ``outer``
+at small random shapes. For each graph:
 
 (a) ``sd.jacobian_sparsity`` contains every numerically nonzero entry of the dense
     ``pytensor.gradient.jacobian`` at random points (a missed nonzero is a wrong answer);
@@ -105,6 +106,10 @@ FAMILIES = [
     "roll",
     "tile",
     "flip",
+    "split",
+    "clip",
+    "diff",
+    "outer",
 ]
 
 
@@ -283,8 +288,19 @@ def apply_random_op(b: Builder):
             out = pt.tile(a.ravel(), (2,))
         else:
             out = pt.tile(a, tuple(int(r) for r in rng.integers(1, 3, size=a.type.ndim)))
-    else:  # flip
+    elif family == "flip":
         out = a[::-1] if a.type.ndim else -a
+    elif family == "split":
+        flat = a.ravel()
+        cut = int(rng.integers(0, n + 1))
+        first, second = pt.split(flat, [cut, n - cut], n_splits=2)
+        out = second * 2.0 if rng.random() < 0.5 else pt.concatenate([second, first])
+    elif family == "clip":
+        out = pt.clip(a, 0.6, 1.4)
+    elif family == "diff":
+        out = pt.diff(a.ravel()) if n > 1 else a * 3.0
+    else:  # outer
+        out = pt.outer(a.ravel(), b.fit(b.operand("other"), (int(rng.integers(1, 4)),), True))
     if any(d is None for d in out.type.shape):  # e.g. repeat with an array of counts
         out = pt.specify_shape(out, static_shape_of(out))
     if _size(out) == 0:
