@@ -41,17 +41,24 @@ def test_structures_and_values_match_dense():
     np.testing.assert_allclose(f.constraints(x0), [25.0, 52.0])
 
 
-def test_sparse_chain_structure_is_the_pattern():
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_chain_structure_is_the_pattern(fmt):
     n = 30
     x = pt.vector("x", shape=(n,))
     cost = ((x - 1) ** 2).sum()
     g = x[1:] ** 2 - x[:-1]
-    f = sd.ipopt_functions(cost, x, g, mode=MODE)
+    f = sd.ipopt_functions(cost, x, g, hessian=fmt == "csr", format=fmt, mode=MODE)
     rows, cols = f.jacobianstructure()
     assert rows.size == 2 * (n - 1)
     pattern = sp.coo_array((np.ones(rows.size), (rows, cols)), shape=(n - 1, n)).toarray() != 0
     np.testing.assert_array_equal(pattern, sd.jacobian_sparsity(g, x).toarray())
-    assert f.hessianstructure()[0].size == n  # diagonal only
+    xv = np.linspace(0.5, 1.5, n)
+    J = np.zeros((n - 1, n))
+    J[rows, cols] = f.jacobian(xv)
+    expected = np.diag(2 * xv[1:], 1)[:-1] - np.eye(n - 1, n)
+    np.testing.assert_allclose(J, expected, rtol=1e-12)
+    if fmt == "csr":
+        assert f.hessianstructure()[0].size == n  # diagonal only
 
 
 def test_solve_hs071_with_ipopt():

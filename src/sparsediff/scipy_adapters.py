@@ -274,7 +274,8 @@ class IpoptFunctions(_Base):
         self.jacobian_plan = None
         rows = cols = np.zeros(0, dtype=np.int64)
         if self.m:
-            self.jacobian_plan = jacobian_plan(g, self.x, format="csr", **plan_kwargs)
+            # Any format: the structure is the layout's (row, column) of each stored entry.
+            self.jacobian_plan = jacobian_plan(g, self.x, **plan_kwargs)
             lay = self.jacobian_plan.layouts[0]
             rows, cols = lay.rows, lay.cols
             self._g = _function(inputs, g, mode)
