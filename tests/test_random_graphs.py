@@ -438,7 +438,7 @@ def test_random_graph_pattern_and_values_match_dense(graph, dense):
 
 
 @pytest.mark.numba
-@settings(max_examples=max(2, settings.default.max_examples // 12), **_SETTINGS)
+@settings(max_examples=max(2, settings.default.max_examples // 20), **_SETTINGS)
 @given(graph=random_graphs(max_ops=3))
 def test_random_graph_numba_backend(graph):
     expression, wrt, inputs, families = graph
