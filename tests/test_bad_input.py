@@ -59,14 +59,32 @@ def test_disconnected_raise():
         sd.jacobian(x**2, [x, y], disconnected_inputs="raise")
 
 
-def test_disconnected_warns_by_default():
+def test_disconnected_raises_by_default_like_pytensor():
+    """As ``pytensor.gradient.jacobian``: a wrt outside the graph is usually a mistake."""
     x = pt.vector("x", shape=(3,))
     y = pt.vector("y", shape=(4,))
-    with pytest.warns(UserWarning, match="wrt y is not part of the computational graph"):
-        p = sd.jacobian_sparsity(x**2, y)
-    assert p.shape == (3, 4) and p.nnz == 0
-    with pytest.warns(UserWarning, match="not part of the computational graph"):
-        sd.jacobian_plan(x**2, [x, y])
+    for call in (
+        lambda: sd.jacobian_sparsity(x**2, y),
+        lambda: sd.jacobian_plan(x**2, [x, y]),
+        lambda: sd.jacobian(x**2, [x, y]),
+        lambda: sd.hessian_sparsity((x**2).sum(), y),
+        lambda: sd.hessian_plan((x**2).sum(), [x, y]),
+        lambda: sd.hessian((x**2).sum(), y),
+    ):
+        with pytest.raises(DisconnectedInputError, match="disconnected_inputs='ignore'"):
+            call()
+
+
+def test_disconnected_hessian_warn_and_ignore():
+    x = pt.vector("x", shape=(3,))
+    y = pt.vector("y", shape=(4,))
+    cost = (x**2).sum()
+    with pytest.warns(UserWarning, match="Hessian block is all zeros"):
+        p = sd.hessian_sparsity(cost, y, disconnected_inputs="warn")
+    assert p.shape == (4, 4) and p.nnz == 0
+    H = sd.hessian(cost, y, disconnected_inputs="ignore")
+    h = pytensor.function([x, y], H, mode=MODE, on_unused_input="ignore")(np.ones(3), np.ones(4))
+    assert h.shape == (4, 4) and h.nnz == 0
 
 
 def test_disconnected_warn_and_ignore_give_empty_blocks():

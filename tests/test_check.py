@@ -121,3 +121,35 @@ def test_check_hessian(reference):
     assert report.ok, report
     assert report.kind == "hessian" and report.shape == (n, n)
     assert "Hessian" in str(report)
+
+
+@pytest.mark.parametrize("reference", ["dense", "probes"])
+def test_check_hessian_list_wrt(reference):
+    """A list wrt, like check_jacobian: the diagonal blocks, checked as one block diagonal."""
+    x = pt.vector("x", shape=(5,))
+    y = pt.matrix("y", shape=(2, 3))
+    cost = ((x[1:] - x[:-1] ** 2) ** 2).sum() + (pt.exp(y) * y).sum() + (x[:2] * y[:, 0]).sum()
+    report = sd.check_hessian(cost, [x, y], reference=reference, n_points=1)
+    assert report.ok, report
+    assert report.shape == (11, 11) and report.nnz == 5 + 8 + 6
+    assert "diagonal blocks" in str(report)
+    point = {x: np.linspace(0.5, 1.0, 5), y: np.ones((2, 3))}
+    assert sd.check_hessian(cost, [x, y], point, reference=reference).ok
+
+
+def test_check_hessian_list_wrt_finds_a_missing_nonzero():
+    x = pt.vector("x", shape=(4,))
+    y = pt.vector("y", shape=(3,))
+    cost = (x**3).sum() + (y[1:] * y[:-1]).sum()
+    wrong = [sp.eye(4, dtype=bool, format="csr"), sp.eye(3, dtype=bool, format="csr")]
+    report = sd.check_hessian(cost, [x, y], sparsity=wrong, dense=True, reference="dense")
+    assert not report.ok
+    assert (4, 5) in report.missing and (5, 4) in report.missing  # y's block, offset by 4
+
+
+def test_check_hessian_of_a_matrix_wrt():
+    """Regression: the dense reference used pytensor.gradient.hessian, which refuses matrices."""
+    y = pt.matrix("y", shape=(3, 2))
+    cost = (pt.exp(y[1:] * y[:-1])).sum()
+    report = sd.check_hessian(cost, y, reference="dense", n_points=1)
+    assert report.ok, report

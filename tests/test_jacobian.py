@@ -191,7 +191,7 @@ def test_composes_with_pytensor():
 def test_empty_and_constant_jacobians():
     x = pt.vector("x", shape=(4,))
     y = pt.vector("y", shape=(3,))
-    J = jacobian(pt.exp(y), x, dense=False)  # x disconnected: all zero
+    J = jacobian(pt.exp(y), x, dense=False, disconnected_inputs="ignore")  # all zero
     out = pytensor.function([x, y], J, mode=MODE, on_unused_input="ignore")(np.ones(4), np.ones(3))
     assert out.shape == (3, 4) and out.nnz == 0
     a = np.arange(12.0).reshape(3, 4)
@@ -288,6 +288,31 @@ def test_random_graphs_sparse_equals_dense(graph, mode, seed):
     expr, x, p = graph
     note(pytensor.dprint(expr, file="str"))
     _check(expr, x, [x, p], mode, rng_seed=seed, dense=False)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda x, m: pt.inc_subtensor(x[0:], x[1]),  # a scalar into a slice
+        lambda x, m: pt.inc_subtensor(x[1:], x[0] ** 2),
+        lambda x, m: pt.set_subtensor(x[::2], pt.sin(x[1])),
+        lambda x, m: pt.inc_subtensor(m[1:, :], m[0]).ravel(),  # a row into rows
+        lambda x, m: pt.inc_subtensor(m[:, 1:], m[:, 0:1] * 2).ravel(),
+        lambda x, m: pt.set_subtensor(m[1], m[0, 0]).ravel(),  # a scalar into a row
+    ],
+    ids=["scalar_slice", "scalar_tail", "set_step", "row_rows", "column_cols", "int_index"],
+)
+def test_inc_subtensor_of_broadcast_value(build, mode, dense):
+    """Regression (found by tests/test_random_graphs.py): vectorizing ``IncSubtensor`` over the
+    seeds must align a broadcast value's batch axis with the region's, not with its core axes.
+    ``inc_subtensor(x[0:], x[1])`` came out wrong in forward mode (batch 2 = size 2), or failed
+    with a broadcasting error (other sizes)."""
+    x = pt.vector("x", shape=(2,))
+    m = pt.matrix("m", shape=(3, 2))
+    for wrt, expression in ((x, build(x, x.reshape((1, 2)).repeat(3, 0))), (m, build(m[0], m))):
+        _check(expression, wrt, [wrt], mode, dense=dense)
 
 
 def test_set_subtensor_repeated_indices():

@@ -1,5 +1,7 @@
 """Newton's method (sd.newton / sd.NewtonSolver): convergence, options and bad input."""
 
+import re
+
 import numpy as np
 import pytensor.tensor as pt
 import pytest
@@ -7,7 +9,7 @@ import scipy.sparse as sp
 
 import sparsediff as sd
 from sparsediff.problems import bratu2d
-from sparsediff.solve import LINESEARCH, MAXITER, NONFINITE, SINGULAR
+from sparsediff.solve import LINESEARCH, MAXITER, NONFINITE, NOT_SQUARE, SINGULAR
 
 MODE = "CVM"
 
@@ -101,10 +103,18 @@ def test_line_search_backtracks_over_nan():
 # --------------------------------------------------------------------------------------------
 
 
-def test_non_square_system_raises_clearly():
+@pytest.mark.parametrize("m", [2, 4])
+def test_non_square_system_gives_a_failed_result(m):
     x = pt.vector("x", shape=(3,))
-    with pytest.raises(ValueError, match=r"square system.*2 equations.*3 unknowns"):
-        sd.newton(x[:2] ** 2, x, x0=np.zeros(3), mode=MODE)
+    F = pt.concatenate([x**2, x[:1]])[:m] - 1.0
+    res = sd.newton(F, x, x0=np.zeros(3), mode=MODE)
+    assert not res.success
+    assert res.status == NOT_SQUARE
+    assert re.search(rf"square system.*{m} equations.*3 unknowns.*least_squares", res.message)
+    assert res.nit == 0 and res.x.shape == (3,)
+    # The solver object, built explicitly, refuses it up front.
+    with pytest.raises(ValueError, match="square system"):
+        sd.NewtonSolver(F, x, mode=MODE)
 
 
 def test_wrong_x0_and_options():
@@ -159,3 +169,12 @@ def test_nan_at_start():
     assert "NaN" in res.message and "starting point" in res.message
     res = sd.newton(pt.log(x) - 1, x, x0=np.array([1.0, np.nan]), mode=MODE)
     assert res.status == NONFINITE and "x0" in res.message
+
+
+def test_nan_during_the_iteration():
+    """Without a line search, a step into log's domain boundary: NaN in F, reported."""
+    x = pt.vector("x", shape=(1,))
+    res = sd.newton(pt.log(x) - 1, x, x0=np.array([10.0]), line_search=False, mode=MODE)
+    assert not res.success
+    assert res.status == NONFINITE
+    assert "F has 1 NaN or inf entries at iteration 1" in res.message

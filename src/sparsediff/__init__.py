@@ -13,9 +13,11 @@ from sparsediff.hessian import HessianPlan, hessian, hessian_plan
 from sparsediff.jacobian import JacobianPlan, jacobian, jacobian_plan
 from sparsediff.plotting import plot_sparsity
 from sparsediff.scipy_adapters import (
+    IpoptFunctions,
     LeastSquaresFunctions,
     MinimizeFunctions,
     ODEFunctions,
+    ipopt_functions,
     least_squares_functions,
     minimize_functions,
     nonlinear_constraint,
@@ -33,6 +35,7 @@ __all__ = [
     "CheckReport",
     "Coloring",
     "HessianPlan",
+    "IpoptFunctions",
     "JacobianPlan",
     "LeastSquaresFunctions",
     "MinimizeFunctions",
@@ -47,6 +50,7 @@ __all__ = [
     "hessian",
     "hessian_plan",
     "hessian_sparsity",
+    "ipopt_functions",
     "jacobian",
     "jacobian_plan",
     "jacobian_sparsity",

@@ -182,6 +182,7 @@ def hessian_plan(
     dense: bool | None = None,
     fold: bool = True,
     lift: bool = True,
+    disconnected_inputs: str = "raise",
 ):
     """Detect the (symmetric) Hessian pattern of scalar ``cost``, star-color it, plan the HVPs.
 
@@ -191,7 +192,9 @@ def hessian_plan(
     coloring (``Coloring`` or an integer array, one color per variable). ``method``:
     ``"forward-over-reverse"``, ``"reverse-over-reverse"`` or ``"auto"`` (the one whose folded
     graph does less work). ``dense``: force or forbid the dense path (identity seeds); by
-    default tiny or dense Hessians are computed densely.
+    default tiny or dense Hessians are computed densely. ``disconnected_inputs``: what a
+    ``wrt`` the cost does not depend on gets — ``"raise"`` (the default, as in
+    ``pytensor.gradient.hessian``), ``"warn"`` or ``"ignore"`` (an all-zero Hessian).
     """
     cost = _check_cost(cost)
     wrt_list, is_list = as_wrt_list(wrt)
@@ -212,6 +215,7 @@ def hessian_plan(
                 dense=dense,
                 fold=fold,
                 lift=lift,
+                disconnected_inputs=disconnected_inputs,
             )
             for i, w in enumerate(wrt_list)
         ]
@@ -227,7 +231,8 @@ def hessian_plan(
     if sparsity is None:
         from sparsediff.sparsity import hessian_sparsity
 
-        pattern = as_pattern(hessian_sparsity(cost, w), (n, n), "detected Hessian pattern")
+        detected = hessian_sparsity(cost, w, disconnected_inputs=disconnected_inputs)
+        pattern = as_pattern(detected, (n, n), "detected Hessian pattern")
         timings["detection"] = time.perf_counter() - t0
     else:
         pattern = as_pattern(sparsity, (n, n), "sparsity")

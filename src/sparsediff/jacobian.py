@@ -371,7 +371,7 @@ def _split_blocks(pattern: sp.csr_array, sizes: list[int]) -> list[sp.csr_array]
     return blocks
 
 
-def _detect(expression, wrt_list, is_list, disconnected_inputs="warn"):
+def _detect(expression, wrt_list, is_list, disconnected_inputs="raise"):
     from sparsediff.sparsity import jacobian_sparsity
 
     wrt = wrt_list if is_list else wrt_list[0]
@@ -392,7 +392,7 @@ def jacobian_plan(
     use_op_pushforward: bool | Literal["auto"] = "auto",
     fold: bool = True,
     lift: bool = True,
-    disconnected_inputs: str = "warn",
+    disconnected_inputs: str = "raise",
 ) -> JacobianPlan:
     """Detect the sparsity of ``d expression / d wrt``, color it and choose a mode.
 
@@ -426,9 +426,9 @@ def jacobian_plan(
         plan-time constant folding of the compressed graph, lifting of the decompression gather
         through elementwise Ops. The defaults are the fast choices.
     disconnected_inputs
-        What a ``wrt`` that is not part of the graph gets: an all-zero block with a warning
-        (``"warn"``, the default), without one (``"ignore"``), or ``"raise"``
-        (``pytensor.gradient.DisconnectedInputError``, PyTensor's default).
+        What a ``wrt`` that is not part of the graph gets: ``"raise"`` (the default, as in
+        ``pytensor.gradient.jacobian``) raises ``pytensor.gradient.DisconnectedInputError``;
+        ``"warn"`` gives an all-zero block with a warning, ``"ignore"`` without one.
     """
     timings: dict[str, float] = {}
     requested_mode = mode

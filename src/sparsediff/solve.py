@@ -12,8 +12,10 @@ the next iteration's: a full Newton step costs one call.
 
 Failures (a singular Jacobian, NaN or inf in ``F`` or ``J``, a failed line search, too many
 iterations) come back as ``success=False`` with a message, never as an exception from deep
-inside SciPy or PyTensor. Malformed input (``F`` and ``x`` of different sizes, a ``x0`` of the
-wrong shape, unknown options) raises ``ValueError``/``TypeError`` before any work is done.
+inside SciPy or PyTensor; so does a non-square system given to :func:`newton` (``status`` 7).
+Malformed arguments (a ``x0`` of the wrong shape, unknown options, and for
+:class:`NewtonSolver` also a non-square system) raise ``ValueError``/``TypeError`` before any
+work is done.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ LINEAR_SOLVERS = ("splu", "spsolve", "gmres", "lgmres", "bicgstab")
 _ITERATIVE = {"gmres": spla.gmres, "lgmres": spla.lgmres, "bicgstab": spla.bicgstab}
 
 # status codes of NewtonResult
-CONVERGED, MAXITER, SINGULAR, NONFINITE, LINESEARCH, LINEAR, EVALUATION = 0, 1, 2, 3, 4, 5, 6
+CONVERGED, MAXITER, SINGULAR, NONFINITE, LINESEARCH, LINEAR, EVALUATION, NOT_SQUARE = range(8)
 
 
 class NewtonResult(OptimizeResult):
@@ -45,15 +47,18 @@ class NewtonResult(OptimizeResult):
 
     ``x`` the last iterate; ``success``; ``status`` (0 converged, 1 maximum iterations,
     2 singular Jacobian, 3 NaN/inf in F or J, 4 line search failed, 5 linear solver failed,
-    6 evaluation failed); ``message``; ``fun`` F at ``x``; ``norm`` ‖F(x)‖₂; ``nit``
-    iterations; ``nfev`` evaluations of F and J (one compiled call each); ``history`` one dict
-    per iteration (``iteration``, ``norm``, ``step`` the line-search step length, ``dx_norm``,
-    ``time`` seconds since the start); ``timings`` seconds spent in ``plan``, ``build``,
-    ``compile`` (when this call created the solver), ``evaluate``, ``linear_solve`` and ``total``.
+    6 evaluation failed, 7 not a square system); ``message``; ``fun`` F at ``x``; ``norm``
+    ‖F(x)‖₂; ``nit`` iterations; ``nfev`` evaluations of F and J (one compiled call each);
+    ``history`` one dict per iteration (``iteration``, ``norm``, ``step`` the line-search step
+    length, ``dx_norm``, ``time`` seconds since the start); ``timings`` seconds spent in
+    ``plan``, ``build``, ``compile`` (when this call created the solver), ``evaluate``,
+    ``linear_solve`` and ``total``.
     """
 
 
-def _as_system(F, x) -> tuple[Variable, Variable, int]:
+def _system(F, x) -> tuple[Variable, Variable, int, str]:
+    """``F`` (flat), ``x``, the number of unknowns, and why the system is not square ("" if it
+    is). Arguments that are not a system at all raise."""
     from sparsediff.jacobian import as_expression, as_wrt_list
 
     if isinstance(x, list | tuple):
@@ -62,14 +67,22 @@ def _as_system(F, x) -> tuple[Variable, Variable, int]:
     F = as_expression(F, "F")
     n = int(np.prod(w.type.shape, dtype=np.int64))
     m = int(np.prod(F.type.shape, dtype=np.int64))
+    why = ""
     if m != n:
-        raise ValueError(
+        why = (
             f"Newton's method needs a square system: F has {m} equations "
             f"(shape {tuple(F.type.shape)}) but x has {n} unknowns (shape {tuple(w.type.shape)}); "
             "for over- or underdetermined systems use scipy.optimize.least_squares with "
             "sparsediff.least_squares_functions"
         )
-    return F.ravel() if F.ndim != 1 else F, w, n
+    return F.ravel() if F.ndim != 1 else F, w, n, why
+
+
+def _as_system(F, x) -> tuple[Variable, Variable, int]:
+    F, w, n, why = _system(F, x)
+    if why:
+        raise ValueError(why)
+    return F, w, n
 
 
 class NewtonSolver:
@@ -368,9 +381,24 @@ def newton(
     ``mode``: the PyTensor mode (``None`` = default backend). Other keywords go to
     :func:`sparsediff.jacobian_plan` (``sparsity=``, ``coloring=``...).
 
-    Returns a :class:`NewtonResult`. For many solves with one system, build a
-    :class:`NewtonSolver` once and call its ``solve``.
+    Returns a :class:`NewtonResult`; a system that is not square gives ``success=False``,
+    ``status=7`` and a message that says what to use instead. For many solves with one system,
+    build a :class:`NewtonSolver` once and call its ``solve``.
     """
+    _, _, _, why = _system(F, x)
+    if why:
+        return NewtonResult(
+            x=np.array(x0, dtype=float),
+            success=False,
+            status=NOT_SQUARE,
+            message=why,
+            fun=None,
+            norm=float("nan"),
+            nit=0,
+            nfev=0,
+            history=[],
+            timings={},
+        )
     solver = NewtonSolver(F, x, params, linear_solver=linear_solver, mode=mode, **plan_kwargs)
     result = solver.solve(
         x0,

@@ -160,6 +160,18 @@ def vectorize_inc_subtensor(op: IncSubtensor, node, batch_x, batch_y, *batch_idx
     if grow:
         core = [_dim(batch_x, i) for i in range(k, batch_x.type.ndim)]
         batch_x = pt.broadcast_to(batch_x, (*batch_shape, *core))
+    # y broadcasts against the region x[idx] (right-aligned, as numpy does): with fewer core
+    # axes than the region, its batch axes must be aligned with the region's batch axes, not
+    # with its core axes. Give y all k batch axes and the region's core rank.
+    region_ndim = x.type.ndim - sum(not isinstance(i, slice) for i in op.idx_list)
+    missing_core = region_ndim - y.type.ndim
+    if ky < k or missing_core > 0:
+        batch_y = batch_y.dimshuffle(
+            *(["x"] * (k - ky)),
+            *range(ky),
+            *(["x"] * max(missing_core, 0)),
+            *range(ky, batch_y.type.ndim),
+        )
     new_op = IncSubtensor(
         (slice(None),) * k + tuple(op.idx_list),
         inplace=False,

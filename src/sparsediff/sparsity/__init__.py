@@ -28,7 +28,7 @@ def jacobian_sparsity(
     wrt: Variable | Sequence[Variable],
     *,
     consider_constant: Sequence[Variable] = (),
-    disconnected_inputs: str = "warn",
+    disconnected_inputs: str = "raise",
 ):
     """The global sparsity pattern of the Jacobian of ``expression`` with respect to ``wrt``.
 
@@ -37,9 +37,10 @@ def jacobian_sparsity(
     The pattern holds for every value of the inputs: it may over-approximate, it never
     misses a nonzero. Other inputs of the graph are unknown values, not constants.
 
-    A ``wrt`` that is not part of the graph gets an all-zero block with a warning
-    (``disconnected_inputs="warn"``, the default), silently (``"ignore"``), or raises
-    ``pytensor.gradient.DisconnectedInputError`` (``"raise"``, PyTensor's default).
+    A ``wrt`` that is not part of the graph raises
+    ``pytensor.gradient.DisconnectedInputError`` (``disconnected_inputs="raise"``, the default,
+    as in ``pytensor.gradient.jacobian``: it is usually a mistake), or gets an all-zero block
+    with a warning (``"warn"``) or silently (``"ignore"``).
     """
     return _jacobian_sparsity(
         expression,

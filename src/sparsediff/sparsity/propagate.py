@@ -218,7 +218,9 @@ def disconnected_wrt(
     return [w for w in wrt if w not in reached]
 
 
-def _handle_disconnected(expression, wrt_list, consider_constant, disconnected_inputs) -> None:
+def _handle_disconnected(
+    expression, wrt_list, consider_constant, disconnected_inputs, what="Jacobian", stacklevel=4
+) -> None:
     if disconnected_inputs not in ("raise", "warn", "ignore"):
         raise ValueError(
             f"disconnected_inputs must be 'raise', 'warn' or 'ignore', got {disconnected_inputs!r}"
@@ -227,14 +229,17 @@ def _handle_disconnected(expression, wrt_list, consider_constant, disconnected_i
         return
     for w in disconnected_wrt(expression, wrt_list, consider_constant):
         message = (
-            f"wrt {w} is not part of the computational graph of {expression}: its Jacobian "
+            f"wrt {w} is not part of the computational graph of {expression}: its {what} "
             "block is all zeros"
         )
         if disconnected_inputs == "raise":
             raise DisconnectedInputError(
-                f"{message}. Pass disconnected_inputs='warn' or 'ignore' to get that block"
+                f"{message}. If that is intended, pass disconnected_inputs='ignore' (an "
+                "all-zero block, silently) or 'warn' (with a warning)"
             )
-        warnings.warn(f"{message} (disconnected_inputs='ignore' silences this)", stacklevel=4)
+        warnings.warn(
+            f"{message} (disconnected_inputs='ignore' silences this)", stacklevel=stacklevel
+        )
 
 
 def propagate(
@@ -299,7 +304,7 @@ def jacobian_sparsity(
     misses a nonzero. Other inputs of the graph are unknown values, not constants.
     ``disconnected_inputs`` ("raise", "warn", "ignore") says what a ``wrt`` that is not in
     the graph gets; this internal function defaults to "ignore" (an empty block), the public
-    ``sparsediff.jacobian_sparsity`` to "warn".
+    ``sparsediff.jacobian_sparsity`` to "raise".
     """
     expression = pt.as_tensor_variable(expression)
     wrt_list, as_list = _as_wrt_list(wrt)
@@ -340,11 +345,15 @@ def hessian_sparsity(
     wrt: Variable | Sequence[Variable],
     *,
     consider_constant: Sequence[Variable] = (),
+    disconnected_inputs: str = "raise",
 ) -> sp.csr_array | list[list[sp.csr_array]]:
     """The symmetric sparsity pattern of the Hessian of a scalar ``cost``.
 
     Computed as the Jacobian pattern of the symbolic gradient, symmetrized. For a list of
     ``wrt`` the result is the list of lists of blocks ``H[i][j]``, like ``pt.hessian``.
+    A ``wrt`` the cost does not depend on raises ``DisconnectedInputError``
+    (``disconnected_inputs="raise"``, the default, as in ``pytensor.gradient.hessian``), or
+    gets all-zero blocks with a warning (``"warn"``) or silently (``"ignore"``).
     """
     cost = pt.as_tensor_variable(cost)
     if cost.type.ndim != 0:
@@ -355,6 +364,9 @@ def hessian_sparsity(
     wrt_list, as_list = _as_wrt_list(wrt)
     for w in wrt_list:
         check_wrt(w)
+    _handle_disconnected(
+        cost, wrt_list, consider_constant, disconnected_inputs, what="Hessian", stacklevel=4
+    )
     grads = pytensor.grad(
         cost,
         wrt_list,
