@@ -136,9 +136,7 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="needs a column coloring, got kind 'bidirectional'"):
         sd.jacobian_plan(r, x, mode="forward", coloring=c)
     with pytest.raises(ColoringError, match="neither side"):
-        sd.jacobian_plan(
-            r, x, mode="bidirectional", coloring=(np.ones(20, int), np.zeros(20, int))
-        )
+        sd.jacobian_plan(r, x, mode="bidirectional", coloring=(np.ones(20, int), np.zeros(20, int)))
     with pytest.raises(ColoringError, match="non-negative"):
         sd.jacobian_plan(r, x, mode="bidirectional", coloring=(-c.colors, c.row_colors))
     with pytest.raises(ValueError, match="dense=True"):
@@ -165,7 +163,7 @@ def random_graph(draw):
 def test_random_patterns_sparse_equals_dense(case):
     """A constant 0/1 matrix fixes the pattern (detection reads the constant's zeros)."""
     M, mode = case
-    m, n = M.shape
+    n = M.shape[1]
     x = pt.vector("x", shape=(n,))
     W = M * (1.0 + np.arange(M.size).reshape(M.shape) / M.size)
     r = pt.dot(W, pt.sin(x)) + pt.dot(W, x**2) * 0.5
