@@ -146,11 +146,14 @@ class Substitute(Op):
     def infer_shape(self, fgraph, node, shapes):
         return [(self.nnz,)]
 
-    def L_op(self, inputs, outputs, output_grads):
+    def pullback(self, inputs, outputs, cotangents):
         raise NotImplementedError(
             "sparsediff's acyclic (substitution) Hessian has no gradient; build the Hessian with "
             "kind='star' (a gather, differentiable) to differentiate through it"
         )
+
+    def pushforward(self, inputs, outputs, tangents):
+        return self.pullback(inputs, outputs, tangents)
 
 
 def substitute(b: Variable, schedule: Schedule) -> Variable:
