@@ -81,15 +81,20 @@ def substitution_schedule(pattern, lay: Layout, colors: np.ndarray) -> Schedule:
     keys = rows * n + cols
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
-    u, v = peel.leaf, peel.parent
+    # level by level (a level only needs lower ones), each in memory order: the per-call pass
+    # then reads B and writes the result almost sequentially
+    by_level = np.lexsort((colors[peel.parent] * n + peel.leaf, peel.level))
+    u, v = peel.leaf[by_level], peel.parent[by_level]
     out_a = order[np.searchsorted(sorted_keys, u * n + v)]
     out_b = order[np.searchsorted(sorted_keys, v * n + u)]
     d = rows[diag]
     src = np.concatenate([colors[v] * n + u, colors[d] * n + d])
     # diagonal: H[i, i] = B[c(i), i] (no neighbour shares i's color)
-    read = np.concatenate([peel.read + _FIRST_SLOT, np.full(diag.size, _ZERO_SLOT, dtype=np.int64)])
+    read = np.concatenate(
+        [peel.read[by_level] + _FIRST_SLOT, np.full(diag.size, _ZERO_SLOT, dtype=np.int64)]
+    )
     write = np.concatenate(
-        [peel.write + _FIRST_SLOT, np.full(diag.size, _TRASH_SLOT, dtype=np.int64)]
+        [peel.write[by_level] + _FIRST_SLOT, np.full(diag.size, _TRASH_SLOT, dtype=np.int64)]
     )
     return Schedule(
         src=src.astype(np.int64),

@@ -46,14 +46,17 @@ class Peeling:
 
     Step ``t`` recovers ``H[u, v] = H[v, u]`` (``u = leaf[t]``, ``v = parent[t]``) as
     ``B[c(v), u] - acc[read[t]]`` and adds it to ``acc[write[t]]``; ``acc`` has one slot per
-    (vertex, neighbour color), numbered from 0. ``complete`` is false when a two-colored cycle
-    stopped the peeling (then ``cycle_vertex`` lies on one).
+    (vertex, neighbour color), numbered from 0. ``level[t]``: the steps of one level depend only
+    on steps of lower levels, so they may run in any order (e.g. sorted by memory position).
+    ``complete`` is false when a two-colored cycle stopped the peeling (then ``cycle_vertex``
+    lies on one).
     """
 
     leaf: np.ndarray
     parent: np.ndarray
     read: np.ndarray
     write: np.ndarray
+    level: np.ndarray
     n_slots: int
     complete: bool
     cycle_vertex: int
@@ -65,13 +68,20 @@ def substitution_order(adj: Structure, colors: np.ndarray) -> Peeling:
     colors = np.asarray(colors, dtype=np.int64)
     if adj.nnz == 0:
         z = np.zeros(0, dtype=np.int64)
-        return Peeling(z, z, z, z, 0, True, -1)
-    leaf, parent, read, write, n_slots, done, stuck = _peel(
+        return Peeling(z, z, z, z, z, 0, True, -1)
+    leaf, parent, read, write, level, n_slots, done, stuck = _peel(
         n, adj.indptr, adj.indices, colors, int(colors.max()) + 1
     )
     complete = 2 * done == adj.nnz
     return Peeling(
-        leaf[:done], parent[:done], read[:done], write[:done], int(n_slots), complete, int(stuck)
+        leaf[:done],
+        parent[:done],
+        read[:done],
+        write[:done],
+        level[:done],
+        int(n_slots),
+        complete,
+        int(stuck),
     )
 
 
@@ -218,6 +228,8 @@ def _peel(n, ptr, idx, colors, k):
     parent = np.empty(half, dtype=np.int64)
     read = np.empty(half, dtype=np.int64)
     write = np.empty(half, dtype=np.int64)
+    level = np.empty(half, dtype=np.int64)
+    slot_level = np.zeros(n_slots, dtype=np.int64)  # 1 + the highest level written into it
     steps = 0
     while top > 0:
         top -= 1
@@ -238,6 +250,8 @@ def _peel(n, ptr, idx, colors, k):
         parent[steps] = v
         read[steps] = s
         write[steps] = s2
+        level[steps] = slot_level[s]
+        slot_level[s2] = max(slot_level[s2], slot_level[s] + 1)
         steps += 1
         deg[s] -= 1
         deg[s2] -= 1
@@ -253,4 +267,4 @@ def _peel(n, ptr, idx, colors, k):
                     break
             if stuck >= 0:
                 break
-    return leaf, parent, read, write, n_slots, steps, stuck
+    return leaf, parent, read, write, level, n_slots, steps, stuck
