@@ -156,3 +156,17 @@ def test_skip_is_reported_not_fatal():
         dense_pytensor.MAX_N.update(old)
     row = res["tools"]["dense pt.jacobian[scan]"]
     assert row["status"] == "skipped" and "GiB" in row["reason"]
+
+
+def test_dense_row_col_bidirectional_products_are_reported():
+    """The harness shows the bicoloring's products for the dense-row-and-column problem."""
+    tools = ["sparsediff[c]", "sparsediff[c,bidirectional]"]
+    res = harness.run_case("dense_row_col", 300, tools, repeats=3, budget_s=0.2)
+    for name in tools:
+        row = res["tools"][name]
+        assert row["status"] == "ok", (name, row)
+        assert row["n_colors"] <= 4 and row["mode"].startswith("bidirectional"), row["mode"]
+        assert row["err_analytic"] <= 1e-12
+    assert res["lower_bound"] == {"forward": 300, "reverse": 300}
+    fd = harness.run_case("fd1d", 40, ["sparsediff[c,bidirectional]"], repeats=3, budget_s=0.1)
+    assert fd["tools"]["sparsediff[c,bidirectional]"]["status"] == "ok"

@@ -74,7 +74,11 @@ def test_matches_dense(problem, method):
 
 def test_plan_and_repr():
     cost, x = energy2d(6)
-    plan = hessian_plan(cost, x)
+    auto = hessian_plan(cost, x)
+    # the 5-point stencil: acyclic coloring needs fewer colors than star, auto takes it
+    assert auto.kind == "acyclic" and auto.n_colors < auto.n_colors_star
+    assert "acyclic" in repr(auto)
+    plan = hessian_plan(cost, x, kind="star")
     assert isinstance(plan, HessianPlan) and not plan.dense
     assert plan.pattern.shape == (36, 36)
     assert (plan.pattern != plan.pattern.T).nnz == 0
@@ -141,12 +145,14 @@ def test_public_api():
 
 
 @pytest.mark.parametrize("nonlinearity", ["exp", "quartic"])
-def test_energy2d_problem_matches_analytic_hessian(nonlinearity):
+@pytest.mark.parametrize(("kind", "n_colors"), [("star", 5), ("auto", 4)])
+def test_energy2d_problem_matches_analytic_hessian(nonlinearity, kind, n_colors):
     from sparsediff import problems as P
 
     prob = P.energy2d(9, nonlinearity)
-    plan = hessian_plan(prob.expression, prob.x)
-    assert (plan.pattern != prob.pattern()).nnz == 0 and plan.n_colors == 5
+    plan = hessian_plan(prob.expression, prob.x, kind=kind)
+    # auto: the acyclic coloring of the 5-point stencil needs 4 colors, star 5
+    assert (plan.pattern != prob.pattern()).nnz == 0 and plan.n_colors == n_colors
     x = np.random.default_rng(0).uniform(-0.5, 0.5, prob.n)
     got = pytensor.function([prob.x], plan.build(), mode=MODE)(x)
     ref = prob.hessian(x).toarray()

@@ -3,6 +3,10 @@
 Detection (``jacobian_sparsity`` / ``hessian_sparsity``), the plan (coloring, mode, positions)
 and the symbolic build are shared by the three backends of one case and reported on each row;
 compilation and the first call are per backend. The residual is compiled in the same backend.
+
+``sparsediff[c,bidirectional]`` forces ``mode="bidirectional"`` (a star bicoloring: JVPs for
+the column colors, VJPs for the row colors) on the C backend, so that its product count shows
+next to the default plan's on every Jacobian problem (Hessian problems skip it).
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ def available() -> str | None:
     return None
 
 
-def _plan(case: Case) -> dict:
-    """Detect, plan and build once per case; every backend reuses it."""
-    key = id(case)
+def _plan(case: Case, mode: str = "auto") -> dict:
+    """Detect, plan and build once per case (and mode); every backend reuses it."""
+    key = (id(case), mode)
     if key in _shared:
         return _shared[key]
     if len(_shared) > 4:
@@ -54,13 +58,15 @@ def _plan(case: Case) -> dict:
         if case.hessian:
             plan = sd.hessian_plan(p.expression, p.x, sparsity=pattern)
         else:
-            plan = sd.jacobian_plan(p.expression, p.x, sparsity=pattern)
+            plan = sd.jacobian_plan(p.expression, p.x, mode=mode, sparsity=pattern)
     coloring_s = float(plan.timings.get("coloring", np.nan))
     phases["coloring"] = coloring_s
     phases["plan"] = ph.seconds - coloring_s
     memory["plan"] = ph.peak_mb
     if case.hessian:
-        mode = "dense" if plan.dense else "star"
+        mode = "dense" if plan.dense else plan.kind
+    elif plan.mode == "bidirectional":
+        mode = f"bidirectional ({plan.n_jvps} JVP + {plan.n_vjps} VJP)"
     else:
         mode = ("dense " if plan.dense else "") + plan.mode
     entry = {"plan": plan, "phases": phases, "memory": memory, "mode": mode, "error": None}
@@ -76,7 +82,7 @@ def _plan(case: Case) -> dict:
         phases["build"], memory["build"] = ph.seconds, ph.peak_mb
         entry["J"] = J
         if case.hessian:
-            mode = f"star, {plan.method_used}" if not plan.dense else "dense"
+            mode = f"{plan.kind}, {plan.method_used}" if not plan.dense else "dense"
             entry["mode"] = mode
     except Skip as exc:
         entry["error"] = exc
@@ -106,7 +112,7 @@ def _to_scipy(out):
     return sp.csr_array(np.asarray(out))
 
 
-def _builder(backend: str):
+def _builder(backend: str, mode: str = "auto"):
     pt_mode = BACKENDS[backend]
 
     def build(case: Case) -> Built:
@@ -120,7 +126,9 @@ def _builder(backend: str):
                 raise Skip(f"jax not installed ({exc})") from None
         import pytensor
 
-        entry = _plan(case)
+        if mode != "auto" and case.hessian:
+            raise Skip(f"mode={mode!r} is for Jacobians")
+        entry = _plan(case, mode)
         plan = entry["plan"]
         if entry["error"] is not None:
             raise Skip(str(entry["error"]))
@@ -153,3 +161,4 @@ def _builder(backend: str):
 
 
 TOOLS = {f"sparsediff[{b}]": _builder(b) for b in ("c", "numba", "jax")}
+TOOLS["sparsediff[c,bidirectional]"] = _builder("c", "bidirectional")

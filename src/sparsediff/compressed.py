@@ -51,6 +51,7 @@ __all__ = [
     "fold_constants",
     "graph_cost",
     "isolate_inner_graphs",
+    "neutral_seed_matrix",
     "seed_matrix",
 ]
 
@@ -97,6 +98,17 @@ def seed_matrix(colors: np.ndarray, n_colors: int, dtype="float64") -> np.ndarra
         )
     seeds = np.zeros((n_colors, colors.size), dtype=dtype)
     seeds[colors, np.arange(colors.size)] = 1
+    return seeds
+
+
+def neutral_seed_matrix(colors: np.ndarray, dtype="float64") -> np.ndarray:
+    """Seeds of one side of a bidirectional coloring: ``S[c - 1, j] = 1`` iff ``colors[j] == c``
+    for ``c = 1 … max``; vertices of the neutral color 0 are in no seed."""
+    colors = np.asarray(colors, dtype=np.int64)
+    k = int(colors.max(initial=0))
+    seeds = np.zeros((k, colors.size), dtype=dtype)
+    used = np.flatnonzero(colors > 0)
+    seeds[colors[used] - 1, used] = 1
     return seeds
 
 

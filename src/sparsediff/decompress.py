@@ -14,7 +14,11 @@ Compressed layouts (batch-first, as built by :mod:`sparsediff.compressed`):
   ``J[i, j] = Bᵀ[color[i], j]``;
 * star (symmetric), ``B`` of shape ``(n_colors, n)``, ``B[c, i] = (H S)[i, c]``:
   ``H[i, j] = B[color[j], i]`` if ``j`` is the only column of its color in row ``i``, else
-  ``H[i, j] = B[color[i], j]`` (a star coloring guarantees one of the two).
+  ``H[i, j] = B[color[i], j]`` (a star coloring guarantees one of the two);
+* bidirectional, the concatenation of the flattened forward ``B`` (``(k_c, m)``, one JVP per
+  column color ``1 … k_c``) and reverse ``Bᵀ`` (``(k_r, n)``, one VJP per row color): each
+  nonzero is taken from whichever side reads it alone (columns first);
+* acyclic (symmetric): not a gather but a substitution, see :mod:`sparsediff.substitution`.
 
 The gather can be *lifted* through the elementwise Ops that produce the compressed matrix
 (:func:`gather`): instead of computing all ``n_colors * m`` compressed entries and then picking
@@ -46,6 +50,7 @@ __all__ = [
     "Layout",
     "SharedStructureCSM",
     "assemble",
+    "bidirectional_positions",
     "forward_positions",
     "gather",
     "layout",
@@ -206,6 +211,58 @@ def star_positions(lay: Layout, colors: np.ndarray) -> np.ndarray:
             "(a star coloring is needed)"
         )
     return np.where(b_unique_in_a, cb * n + a, ca * n + b)
+
+
+def _count_is_one(keys: np.ndarray, queries: np.ndarray, size: int) -> np.ndarray:
+    """``count(keys == q) == 1`` for every query, keys in ``[0, size)``: a bincount when it is
+    small, a sorted search otherwise (O(nnz log nnz), never ``size`` memory)."""
+    if size <= 1 << 27:
+        return np.bincount(keys, minlength=size)[queries] == 1
+    uniq, cnt = np.unique(keys, return_counts=True)
+    if uniq.size == 0:
+        return np.zeros(queries.shape, dtype=bool)
+    pos = np.minimum(np.searchsorted(uniq, queries), uniq.size - 1)
+    return (uniq[pos] == queries) & (cnt[pos] == 1)
+
+
+def bidirectional_positions(
+    lay: Layout,
+    col_colors: np.ndarray,
+    row_colors: np.ndarray,
+    full: Layout | None = None,
+    col_offset: int = 0,
+) -> np.ndarray:
+    """Where each nonzero of ``lay`` sits in ``concat(B.ravel(), Bᵀ.ravel())``.
+
+    ``B`` (``(k_c, m)``) holds one JVP per column color ``1 … k_c``, ``Bᵀ`` (``(k_r, n)``) one
+    VJP per row color; color 0 is neutral (in no product). ``J[i, j]`` is read from
+    ``B[c(j) - 1, i]`` when ``j`` is the only column of its color in row ``i``, else from
+    ``Bᵀ[r(i) - 1, j]``, which needs ``i`` to be the only row of its color in column ``j``.
+    ``full`` is the whole pattern (uniqueness is decided there) when ``lay`` is one block of
+    it whose columns start at ``col_offset``. Raises :class:`ColoringError` for a nonzero that
+    neither side reads alone.
+    """
+    full = lay if full is None else full
+    m, n = full.shape
+    ccol = _check_colors(col_colors, n, "column")
+    crow = _check_colors(row_colors, m, "row")
+    kc = int(ccol.max(initial=0))
+    kr = int(crow.max(initial=0))
+    k = max(kc, kr) + 1
+    rows, cols = lay.rows, lay.cols + col_offset
+    cc, rc = ccol[cols], crow[rows]
+    col_ok = (cc > 0) & _count_is_one(full.rows * k + ccol[full.cols], rows * k + cc, m * k)
+    row_ok = (rc > 0) & _count_is_one(full.cols * k + crow[full.rows], cols * k + rc, n * k)
+    ok = col_ok | row_ok
+    if not ok.all():
+        q = int(np.flatnonzero(~ok)[0])
+        i, j = int(rows[q]), int(cols[q])
+        raise ColoringError(
+            f"bidirectional coloring does not allow recovery of J[{i}, {j}]: column {j} (color "
+            f"{int(cc[q])}) is not the only column of its color in row {i}, and row {i} (color "
+            f"{int(rc[q])}) not the only row of its color in column {j} (0 is neutral)"
+        )
+    return np.where(col_ok, (cc - 1) * m + rows, kc * m + (rc - 1) * n + cols)
 
 
 def _check_colors(colors, size: int, what: str) -> np.ndarray:

@@ -1,9 +1,12 @@
-"""Sparse Hessians: detect → star coloring → batched Hessian-vector products → symmetric gather.
+"""Sparse Hessians: detect → star or acyclic coloring → batched Hessian-vector products → recovery.
 
 >>> H = sd.hessian(f, x)            # pytensor SparseVariable (CSR), symmetric, both triangles
 
 The Hessian pattern is symmetric; a *star* coloring of it lets every nonzero be read directly
-from ``B = H S`` (one HVP per color): ``H[i, j] = B[i, c(j)]`` or ``B[j, c(i)]``. The HVPs are
+from ``B = H S`` (one HVP per color): ``H[i, j] = B[i, c(j)]`` or ``B[j, c(i)]``. An *acyclic*
+coloring needs fewer colors (banded, half-bandwidth β: β + 1) and recovers the nonzeros by
+substitution along two-colored trees (:mod:`sparsediff.substitution`, a sequential O(nnz) pass
+per call); ``kind="auto"`` takes the one with fewer colors, star on a tie. The HVPs are
 built forward-over-reverse (``pushforward`` of the gradient) and reverse-over-reverse
 (``pullback`` of the gradient); with ``method="auto"`` both are folded and the one with less
 per-call work is kept.
@@ -23,7 +26,7 @@ from pytensor.graph.basic import Variable
 from pytensor.tensor.variable import TensorVariable
 
 from sparsediff import backends as _backends  # noqa: F401  (JAX conversion of CSM)
-from sparsediff import compressed, decompress
+from sparsediff import compressed, decompress, substitution
 from sparsediff.decompress import ColoringError, Layout
 from sparsediff.hugepages import enable_numba_hugepages
 from sparsediff.jacobian import (
@@ -40,6 +43,8 @@ __all__ = ["DENSE_DENSITY", "DENSE_MAX_SIZE", "HessianPlan", "hessian", "hessian
 
 Method = Literal["auto", "forward-over-reverse", "reverse-over-reverse"]
 _METHODS = ("auto", "forward-over-reverse", "reverse-over-reverse")
+Kind = Literal["auto", "star", "acyclic"]
+_KINDS = ("auto", "star", "acyclic")
 
 #: With at most this many variables, ``hessian_plan`` computes the Hessian densely.
 DENSE_MAX_SIZE = 4
@@ -51,8 +56,10 @@ DENSE_DENSITY = 0.5
 class HessianPlan:
     """What :func:`hessian_plan` decided, and everything :meth:`build` needs.
 
-    ``pattern`` is the symmetric sparsity of the Hessian, ``coloring`` a star coloring (``None``
-    when ``dense``), ``n_colors`` the number of Hessian-vector products per evaluation.
+    ``pattern`` is the symmetric sparsity of the Hessian, ``coloring`` a star or acyclic
+    coloring (``None`` when ``dense``), ``kind`` which (``"dense"`` for identity seeds),
+    ``n_colors`` the number of Hessian-vector products per evaluation. A star plan gathers its
+    nonzeros at ``positions``; an acyclic plan substitutes them along ``schedule``.
     ``method`` is the HVP construction; ``"auto"`` is resolved by :meth:`build` (see
     ``method_used``).
     """
@@ -67,7 +74,11 @@ class HessianPlan:
     method: str
     colors: np.ndarray
     layout: Layout
-    positions: np.ndarray
+    positions: np.ndarray | None
+    kind: str = "star"  #: "star", "acyclic" or "dense"
+    schedule: Any = None  #: substitution.Schedule of an acyclic plan
+    n_colors_star: int | None = None  #: colors a star coloring needs (if computed)
+    n_colors_acyclic: int | None = None  #: colors an acyclic coloring needs (if computed)
     fold: bool = True
     lift: bool = True
     method_used: str | None = None
@@ -89,7 +100,7 @@ class HessianPlan:
 
     @property
     def lower_bound(self) -> int:
-        """Most nonzeros in a row: no coloring can use fewer colors."""
+        """Most nonzeros in a row: no star coloring can use fewer colors (an acyclic one can)."""
         if self.nnz == 0:
             return 0
         return int(np.max(np.diff(self.pattern.indptr)))
@@ -101,6 +112,8 @@ class HessianPlan:
             if self.dense
             else f"star, {self.n_colors} colors (lower bound {self.lower_bound})"
         )
+        if self.kind == "acyclic":
+            how = f"acyclic, {self.n_colors} colors (substitution)"
         method = self.method_used or self.method
         return (
             f"HessianPlan({n}×{n}, nnz={self.nnz}, density={self.density:.3g}, {how}, "
@@ -150,7 +163,10 @@ class HessianPlan:
             data = pt.zeros((0,), dtype=self.wrt.dtype)
         else:
             b = self.compressed()
-            data = decompress.gather(b, self.positions, lift=self.lift)
+            if self.kind == "acyclic":
+                data = substitution.substitute(b.ravel(), self.schedule)
+            else:
+                data = decompress.gather(b, self.positions, lift=self.lift)
         out = decompress.assemble(data, self.layout)
         self.timings["build"] = time.perf_counter() - t0
         return out
@@ -179,17 +195,21 @@ def hessian_plan(
     order="auto",
     format: str = "csr",
     method: Method = "auto",
+    kind: Kind = "auto",
     dense: bool | None = None,
     fold: bool = True,
     lift: bool = True,
     disconnected_inputs: str = "raise",
 ):
-    """Detect the (symmetric) Hessian pattern of scalar ``cost``, star-color it, plan the HVPs.
+    """Detect the (symmetric) Hessian pattern of scalar ``cost``, color it, plan the HVPs.
 
     ``wrt``: a float tensor with a static shape (flattened in C order), or a list of them — then
     a list of plans, one per ``wrt`` (the diagonal blocks, like ``pytensor.gradient.hessian``).
-    ``sparsity``: a known symmetric pattern (skips detection). ``coloring``: a known star
-    coloring (``Coloring`` or an integer array, one color per variable). ``method``:
+    ``sparsity``: a known symmetric pattern (skips detection). ``coloring``: a known star or
+    acyclic coloring (``Coloring``, or an integer array with ``kind``), or the name of a kind.
+    ``kind``: ``"star"`` (every entry read directly, a gather), ``"acyclic"`` (fewer colors,
+    entries recovered by substitution: a sequential pass per call, no gradient) or ``"auto"``:
+    both are computed and the one with fewer colors kept, star on a tie. ``method``:
     ``"forward-over-reverse"``, ``"reverse-over-reverse"`` or ``"auto"`` (the one whose folded
     graph does less work). ``dense``: force or forbid the dense path (identity seeds); by
     default tiny or dense Hessians are computed densely. ``disconnected_inputs``: what a
@@ -198,6 +218,8 @@ def hessian_plan(
     """
     cost = _check_cost(cost)
     wrt_list, is_list = as_wrt_list(wrt)
+    if isinstance(coloring, str):  # coloring="acyclic": a kind, not a coloring
+        kind, coloring = coloring, None
     if is_list:
         if sparsity is not None and not isinstance(sparsity, list | tuple):
             raise ValueError("with a list wrt, sparsity must be a list of patterns, one per wrt")
@@ -212,6 +234,7 @@ def hessian_plan(
                 order=order,
                 format=format,
                 method=method,
+                kind=kind,
                 dense=dense,
                 fold=fold,
                 lift=lift,
@@ -220,6 +243,8 @@ def hessian_plan(
             for i, w in enumerate(wrt_list)
         ]
     (w,) = wrt_list
+    if kind not in _KINDS:
+        raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(map(repr, _KINDS))}")
     if method not in _METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(map(repr, _METHODS))}")
     if format not in ("csr", "csc"):
@@ -242,14 +267,18 @@ def hessian_plan(
 
     t0 = time.perf_counter()
     density = pattern.nnz / (n * n) if n else 0.0
+    n_star = n_acyclic = None
     if coloring is not None:
         if dense:
             raise ValueError("dense=True and a coloring were both given")
-        kind = coloring_kind(coloring)
-        if kind is not None and kind != "star":
-            raise ValueError(f"a Hessian needs a star coloring, got kind {kind!r}")
-        colors = _coloring_colors(coloring, n, "star")
-        _check_with_coloring_module(pattern, colors, "star")
+        given = coloring_kind(coloring)
+        if given is not None and given not in ("star", "acyclic"):
+            raise ValueError(f"a Hessian needs a star or acyclic coloring, got kind {given!r}")
+        if given is not None and kind != "auto" and given != kind:
+            raise ValueError(f"kind={kind!r} but the coloring given is {given!r}")
+        used = given or (kind if kind != "auto" else "star")
+        colors = _coloring_colors(coloring, n, used)
+        _check_with_coloring_module(pattern, colors, used)
         is_dense = False
         chosen = coloring
     else:
@@ -257,17 +286,29 @@ def hessian_plan(
         if is_dense:
             colors = np.arange(n, dtype=np.int64)
             chosen = None
+            used = "dense"
         else:
-            chosen = _call_color(pattern, "star", order)
-            colors = _coloring_colors(chosen, n, "star")
+            candidates = {}
+            for k in ("star", "acyclic"):
+                if kind in ("auto", k):
+                    candidates[k] = _call_color(pattern, k, order)
+            n_star = candidates["star"].n_colors if "star" in candidates else None
+            n_acyclic = candidates["acyclic"].n_colors if "acyclic" in candidates else None
+            used = min(candidates, key=lambda k: (candidates[k].n_colors, k != "star"))
+            chosen = candidates[used]
+            colors = _coloring_colors(chosen, n, used)
     timings["coloring"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     lay = decompress.layout(pattern, format)
-    try:
-        positions = decompress.star_positions(lay, colors)
-    except ColoringError:
-        raise
+    positions = schedule = None
+    if used == "acyclic":
+        schedule = substitution.substitution_schedule(pattern, lay, colors)
+    else:
+        try:
+            positions = decompress.star_positions(lay, colors)
+        except ColoringError:
+            raise
     timings["positions"] = time.perf_counter() - t0
 
     return HessianPlan(
@@ -282,6 +323,10 @@ def hessian_plan(
         colors=colors,
         layout=lay,
         positions=positions,
+        kind=used,
+        schedule=schedule,
+        n_colors_star=n_star,
+        n_colors_acyclic=n_acyclic,
         fold=fold,
         lift=lift,
         timings=timings,

@@ -8,7 +8,9 @@ All index work (pattern, coloring, positions of the nonzeros in the compressed m
 in :func:`jacobian_plan`; :meth:`JacobianPlan.build` only creates the graph: one batched
 pushforward (forward mode) or pullback (reverse mode) over the constant seed matrix, folded at
 plan time, and one gather into the ``data`` of a ``pytensor.sparse.CSR`` with constant
-``indices`` and ``indptr``.
+``indices`` and ``indptr``. Bidirectional mode (a star bicoloring, for dense rows *and* dense
+columns) builds both, a batched pushforward over the column colors and a batched pullback over
+the row colors, in the same graph, and gathers from their concatenation.
 """
 
 from __future__ import annotations
@@ -32,15 +34,17 @@ from sparsediff.decompress import ColoringError, Layout
 from sparsediff.hugepages import enable_numba_hugepages
 
 __all__ = [
+    "AUTO_BIDIRECTIONAL_MIN_COLORS",
     "DENSE_DENSITY",
     "DENSE_MAX_SIZE",
     "MAX_COMPRESSED_SIZE",
+    "REVERSE_COST",
     "JacobianPlan",
     "jacobian",
     "jacobian_plan",
 ]
 
-Mode = Literal["auto", "forward", "reverse"]
+Mode = Literal["auto", "forward", "reverse", "bidirectional"]
 
 #: With at most this many rows or columns, ``auto`` computes the Jacobian densely (identity
 #: seeds in the cheaper direction): coloring cannot save anything worth its bookkeeping.
@@ -50,7 +54,20 @@ DENSE_DENSITY = 0.5
 #: Largest compressed matrix (n_colors × rows or columns, in numbers) ``build`` creates.
 MAX_COMPRESSED_SIZE = 400_000_000
 
-_MODES = ("auto", "forward", "reverse")
+#: Cost of one VJP relative to one JVP, used by ``auto`` to weigh bidirectional products (and
+#: to compare a bicoloring with reverse mode). Measured with the C backend (``mode="CVM"``):
+#: time of one sparse Jacobian evaluation divided by its number of products, reverse over
+#: forward, same number of colors: 1-D finite differences (n = 10⁵, 3 colors) 1.67, 2-D
+#: Brusselator (n = 5·10⁴, 10 colors) 2.14, 2-D Bratu (n = 10⁵, 5 colors) 0.62 (its pullback
+#: folds to fewer Ops than its pushforward). We use the median, 1.7. A VJP pulls back through
+#: the graph, which usually costs more than one forward sweep.
+REVERSE_COST = 1.7
+#: ``auto`` tries a star bicoloring only when both directions need more than this many colors:
+#: below, a bicoloring (at least one JVP and one VJP, usually more) cannot pay for its extra
+#: coloring time (on banded patterns it never beats the better direction).
+AUTO_BIDIRECTIONAL_MIN_COLORS = 8
+
+_MODES = ("auto", "forward", "reverse", "bidirectional")
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,6 +182,30 @@ def _coloring_colors(coloring, size: int, kind_needed: str) -> np.ndarray:
     return colors.astype(np.int64)
 
 
+def product_cost(n_jvps: int, n_vjps: int) -> float:
+    """What ``auto`` minimizes: JVPs plus :data:`REVERSE_COST` times VJPs."""
+    return n_jvps + REVERSE_COST * n_vjps
+
+
+def _bidirectional_colors(coloring, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(column colors, row colors)`` of a bidirectional ``Coloring`` or a pair of arrays."""
+    if getattr(coloring, "kind", None) == "bidirectional":
+        col, row = coloring.colors, coloring.row_colors
+    elif isinstance(coloring, tuple | list) and len(coloring) == 2:
+        col, row = coloring
+    else:
+        raise ColoringError(
+            "mode='bidirectional' needs a bidirectional coloring: sd.color(P, "
+            "kind='bidirectional') or a pair (column colors, row colors), 0 meaning neutral; "
+            f"got {type(coloring).__name__}"
+        )
+    col = _coloring_colors(col, n, "column")
+    row = _coloring_colors(row, m, "row")
+    if (col.size and col.min() < 0) or (row.size and row.min() < 0):
+        raise ColoringError("bidirectional colors must be non-negative (0 is neutral)")
+    return col, row
+
+
 def _n_colors(colors: np.ndarray) -> int:
     return int(colors.max()) + 1 if colors.size else 0
 
@@ -202,8 +243,9 @@ class JacobianPlan:
     """What :func:`jacobian_plan` decided, and everything :meth:`build` needs.
 
     ``pattern`` is the Jacobian's sparsity (a list of blocks when ``wrt`` was a list);
-    ``coloring`` the column (forward) or row (reverse) coloring, ``None`` when ``dense``;
-    ``n_colors`` the number of JVPs or VJPs one evaluation costs.
+    ``coloring`` the column (forward), row (reverse) or bidirectional coloring, ``None`` when
+    ``dense``; ``n_colors`` the number of JVPs or VJPs one evaluation costs (bidirectional: JVPs
+    plus VJPs, see ``n_jvps`` and ``n_vjps``).
     """
 
     expression: TensorVariable
@@ -215,7 +257,7 @@ class JacobianPlan:
     n_colors: int
     dense: bool  #: identity seeds: the dense Jacobian computed by vectorized JVPs/VJPs
     format: str
-    colors: np.ndarray  #: colors per column (forward) or per row (reverse)
+    colors: np.ndarray  #: colors per column (forward, bidirectional) or per row (reverse)
     layouts: list[Layout]  #: storage order of each block's nonzeros
     positions: list[
         np.ndarray
@@ -223,6 +265,8 @@ class JacobianPlan:
     full_pattern: sp.csr_array  #: all blocks side by side
     n_colors_forward: int | None = None  #: colors a column coloring needs (if computed)
     n_colors_reverse: int | None = None  #: colors a row coloring needs (if computed)
+    n_products_bidirectional: int | None = None  #: products a bicoloring needs (if computed)
+    row_colors: np.ndarray | None = None  #: bidirectional: per row, 0 = in no VJP
     use_op_pushforward: bool | str = "auto"
     requested_mode: str = "auto"
     order: Any = "auto"
@@ -244,12 +288,28 @@ class JacobianPlan:
         return self.nnz / (m * n) if m * n else 0.0
 
     @property
+    def n_jvps(self) -> int:
+        """Jacobian-vector products per evaluation."""
+        if self.mode == "bidirectional":
+            return int(self.colors.max(initial=0))
+        return self.n_colors if self.mode == "forward" else 0
+
+    @property
+    def n_vjps(self) -> int:
+        """Vector-Jacobian products per evaluation."""
+        if self.mode == "bidirectional":
+            return int(self.row_colors.max(initial=0))
+        return self.n_colors if self.mode == "reverse" else 0
+
+    @property
     def lower_bound(self) -> int:
         """No coloring of this kind can use fewer colors: most nonzeros in a row (forward) or
-        column (reverse)."""
+        column (reverse); for bidirectional only the trivial 1."""
         p = self.full_pattern
         if p.nnz == 0:
             return 0
+        if self.mode == "bidirectional":
+            return 1
         axis = 1 if self.mode == "forward" else 0
         return int(np.max(np.asarray(p.sum(axis=axis)).ravel()))
 
@@ -260,11 +320,15 @@ class JacobianPlan:
             if self.dense
             else f"{self.mode}, {self.n_colors} colors (lower bound {self.lower_bound})"
         )
+        if self.mode == "bidirectional":
+            how = f"bidirectional, {self.n_jvps} JVPs + {self.n_vjps} VJPs"
         other = []
         if self.n_colors_forward is not None and self.mode != "forward":
             other.append(f"forward would need {self.n_colors_forward}")
         if self.n_colors_reverse is not None and self.mode != "reverse":
             other.append(f"reverse would need {self.n_colors_reverse}")
+        if self.n_products_bidirectional is not None and self.mode != "bidirectional":
+            other.append(f"bidirectional would need {self.n_products_bidirectional}")
         extra = f"; {', '.join(other)}" if other else ""
         blocks = f", {len(self.wrt)} wrt blocks" if self.wrt_is_list else ""
         return (
@@ -276,7 +340,11 @@ class JacobianPlan:
 
     def compressed(self) -> list[Variable]:
         """The compressed graph(s): ``[B]`` (forward, ``(n_colors, m)``) or one ``Bᵀ`` block per
-        ``wrt`` (reverse, ``(n_colors, w.size)``), folded when ``fold``."""
+        ``wrt`` (reverse, ``(n_colors, w.size)``), folded when ``fold``; bidirectional: one
+        vector, ``concat(B.ravel(), Bᵀ.ravel())`` (``B``: a JVP per column color, ``Bᵀ``: a VJP
+        per row color, all ``wrt`` side by side)."""
+        if self.mode == "bidirectional":
+            return [self._compressed_bidirectional()]
         seeds = compressed.seed_matrix(self.colors, self.n_colors, dtype=self.expression.dtype)
         (expression,), wrt = compressed.isolate_inner_graphs([self.expression], self.wrt)
         if self.mode == "forward":
@@ -293,21 +361,55 @@ class JacobianPlan:
             outs = compressed.fold_constants(outs, limit=limit)
         return outs
 
+    def _compressed_bidirectional(self) -> Variable:
+        dtype = self.expression.dtype
+        col_seeds = compressed.neutral_seed_matrix(self.colors, dtype=dtype)
+        row_seeds = compressed.neutral_seed_matrix(self.row_colors, dtype=dtype)
+        (expression,), wrt = compressed.isolate_inner_graphs([self.expression], self.wrt)
+        outs = []
+        if col_seeds.shape[0]:
+            outs.append(
+                compressed.compressed_pushforward(
+                    expression, wrt, col_seeds, use_op_pushforward=self.use_op_pushforward
+                )
+            )
+        if row_seeds.shape[0]:
+            outs.extend(compressed.compressed_pullback(expression, wrt, row_seeds))
+        if self.fold:
+            m, n = self.shape
+            limit = max(compressed.DEFAULT_FOLD_LIMIT, 8 * max(self.n_colors, 1) * max(m, n))
+            outs = compressed.fold_constants(outs, limit=limit)
+        pieces = []
+        if col_seeds.shape[0]:
+            pieces.append(outs.pop(0).ravel())
+        if row_seeds.shape[0]:
+            rev = outs[0] if len(outs) == 1 else pt.concatenate(outs, axis=1)
+            pieces.append(rev.ravel())
+        return pieces[0] if len(pieces) == 1 else pt.concatenate(pieces)
+
     def build(self, max_compressed_size: int = MAX_COMPRESSED_SIZE):
         """The sparse Jacobian, a ``pytensor.sparse`` variable (a list when ``wrt`` was a list).
 
         Raises ``MemoryError`` when the compressed matrix (``n_colors`` × the longer side)
         would exceed ``max_compressed_size`` elements, e.g. a Jacobian with one dense row *and*
-        one dense column, which needs as many colors as columns in both modes.
+        one dense column in forward or reverse mode (use ``mode="bidirectional"``).
         """
         m, n = self.shape
-        size = self.n_colors * (m if self.mode == "forward" else n)
+        if self.mode == "bidirectional":
+            size = self.n_jvps * m + self.n_vjps * n
+        else:
+            size = self.n_colors * (m if self.mode == "forward" else n)
         if size > max_compressed_size:
+            hint = (
+                "; a dense row and a dense column at once need mode='bidirectional'"
+                if self.mode != "bidirectional"
+                else ""
+            )
             raise MemoryError(
                 f"{self.mode} mode needs {self.n_colors} colors for this {m}×{n} Jacobian: the "
                 f"compressed matrix would hold {size} numbers (limit {max_compressed_size}). "
-                f"forward needs {self.n_colors_forward}, reverse {self.n_colors_reverse} colors; "
-                "a dense row and a dense column at once need bicoloring, not implemented yet"
+                f"forward needs {self.n_colors_forward}, reverse {self.n_colors_reverse} colors"
+                + hint
             )
         enable_numba_hugepages()  # large outputs of Numba graphs, see sparsediff.hugepages
         # Stack traces of the thousands of nodes built here only point into sparsediff and
@@ -327,7 +429,7 @@ class JacobianPlan:
                 if self.mode != "forward" or self.requested_mode != "auto":
                     raise NotImplementedError(
                         f"{self.mode} mode cannot differentiate this graph ({err}); "
-                        + ("try mode='reverse'" if self.mode == "forward" else "")
+                        + ("try mode='reverse'" if self.mode != "reverse" else "")
                     ) from err
                 warnings.warn(
                     f"forward mode cannot differentiate this graph ({err}); using reverse mode",
@@ -337,7 +439,7 @@ class JacobianPlan:
                 outs = self.compressed()
             datas = []
             for b, (lay, pos) in enumerate(zip(self.layouts, self.positions, strict=True)):
-                source = outs[0] if self.mode == "forward" else outs[b]
+                source = outs[0] if self.mode in ("forward", "bidirectional") else outs[b]
                 if lay.nnz == 0:
                     datas.append(pt.zeros((0,), dtype=dtype))
                 else:
@@ -405,14 +507,20 @@ def jacobian_plan(
         blocks, like ``pytensor.gradient.jacobian``).
     mode
         ``"forward"`` (column coloring, batched JVPs), ``"reverse"`` (row coloring, batched
-        VJPs) or ``"auto"``: the one with fewer colors, forward on a tie.
+        VJPs), ``"bidirectional"`` (star bicoloring: JVPs for the column colors and VJPs for
+        the row colors in one graph; for dense rows *and* columns) or ``"auto"``: forward or
+        reverse, whichever has fewer colors (forward on a tie); when both need more than
+        :data:`AUTO_BIDIRECTIONAL_MIN_COLORS`, a bicoloring too, chosen if its JVPs plus
+        :data:`REVERSE_COST` × VJPs cost less than the chosen direction (VJPs weighted too).
     sparsity
         A known pattern (scipy.sparse or boolean array of shape ``(expression.size, wrt.size)``,
         or a list of blocks for a list ``wrt``): detection is skipped. It must contain every
         nonzero — a missing one is a wrong result.
     coloring
         A known coloring (a ``Coloring`` or an integer array of colors): per column for
-        forward mode, per row for reverse mode. With ``mode="auto"`` its ``kind`` decides.
+        forward mode, per row for reverse mode; for bidirectional mode a bidirectional
+        ``Coloring`` or a pair ``(column colors, row colors)``. With ``mode="auto"`` its
+        ``kind`` decides.
     order
         Vertex order(s) passed to :func:`sparsediff.coloring.color`.
     format
@@ -468,61 +576,92 @@ def jacobian_plan(
 
     # 2. coloring and mode
     t0 = time.perf_counter()
-    n_fwd = n_rev = None
+    n_fwd = n_rev = n_bi = None
+    row_colors = None
     density = full.nnz / (m * n) if m * n else 0.0
     if coloring is not None:
         if dense:
             raise ValueError("dense=True and a coloring were both given")
         kind = coloring_kind(coloring)
+        if kind is None and isinstance(coloring, tuple | list) and len(coloring) == 2:
+            kind = "bidirectional" if mode in ("auto", "bidirectional") else None
         if mode == "auto":
-            if kind in ("column", "row"):
-                mode = "forward" if kind == "column" else "reverse"
+            if kind in ("column", "row", "bidirectional"):
+                mode = {"column": "forward", "row": "reverse"}.get(kind, kind)
             else:
                 raise ValueError(
-                    "with mode='auto', coloring must say its kind ('column' or 'row'); "
-                    "pass mode='forward' or mode='reverse' with a plain array of colors"
+                    "with mode='auto', coloring must say its kind ('column', 'row' or "
+                    "'bidirectional'); pass mode='forward' or mode='reverse' with a plain array "
+                    "of colors, or mode='bidirectional' with a pair (column colors, row colors)"
                 )
-        need = "column" if mode == "forward" else "row"
+        need = {"forward": "column", "reverse": "row"}.get(mode, mode)
         if kind is not None and kind != need:
             raise ValueError(f"mode {mode!r} needs a {need} coloring, got kind {kind!r}")
-        colors = _coloring_colors(coloring, n if mode == "forward" else m, need)
-        _check_with_coloring_module(full, colors, need)
+        if mode == "bidirectional":
+            colors, row_colors = _bidirectional_colors(coloring, m, n)
+            _check_with_coloring_module(full, (colors, row_colors), "bidirectional")
+        else:
+            colors = _coloring_colors(coloring, n if mode == "forward" else m, need)
+            _check_with_coloring_module(full, colors, need)
         is_dense = False
         chosen = coloring
     else:
         if dense is None:
-            is_dense = min(m, n) <= DENSE_MAX_SIZE or density >= DENSE_DENSITY
+            is_dense = mode != "bidirectional" and (
+                min(m, n) <= DENSE_MAX_SIZE or density >= DENSE_DENSITY
+            )
         else:
             is_dense = bool(dense)
+            if is_dense and mode == "bidirectional":
+                raise ValueError(
+                    "dense=True computes the Jacobian with identity seeds in one direction; "
+                    "use mode='forward' or 'reverse' (or 'auto') with it, not 'bidirectional'"
+                )
         if is_dense:
             if mode == "auto":
                 mode = "forward" if n <= m else "reverse"
             colors = np.arange(n if mode == "forward" else m, dtype=np.int64)
             chosen = None
         else:
-            fwd = rev = None
+            fwd = rev = bi = None
             if mode in ("auto", "forward"):
                 fwd = _call_color(full, "column", order)
                 n_fwd = int(fwd.n_colors)
             if mode in ("auto", "reverse"):
                 rev = _call_color(full, "row", order)
                 n_rev = int(rev.n_colors)
+            if mode == "bidirectional" or (
+                mode == "auto" and min(n_fwd, n_rev) > AUTO_BIDIRECTIONAL_MIN_COLORS
+            ):
+                bi = _call_color(full, "bidirectional", order)
+                n_bi = int(bi.n_colors)
             if mode == "auto":
                 mode = "forward" if n_fwd <= n_rev else "reverse"
-            chosen = fwd if mode == "forward" else rev
-            colors = _coloring_colors(chosen, n if mode == "forward" else m, "column")
+                uni = n_fwd if mode == "forward" else REVERSE_COST * n_rev
+                if bi is not None and product_cost(bi.n_column_colors, bi.n_row_colors) < uni:
+                    mode = "bidirectional"
+            chosen = {"forward": fwd, "reverse": rev, "bidirectional": bi}[mode]
+            if mode == "bidirectional":
+                colors, row_colors = _bidirectional_colors(chosen, m, n)
+            else:
+                colors = _coloring_colors(chosen, n if mode == "forward" else m, "column")
     timings["coloring"] = time.perf_counter() - t0
 
     # 3. decompression positions, per block (validates the coloring)
     t0 = time.perf_counter()
     layouts, positions = [], []
+    full_layout = decompress.layout(full, "csr") if mode == "bidirectional" else None
     offset = 0
     for block, size in zip(blocks, sizes, strict=True):
         lay = decompress.layout(block, format)
         if mode == "forward":
             pos = decompress.forward_positions(lay, colors[offset : offset + size])
-        else:
+        elif mode == "reverse":
             pos = decompress.reverse_positions(lay, colors)
+        else:
+            pos = decompress.bidirectional_positions(
+                lay, colors, row_colors, full=full_layout, col_offset=offset
+            )
         layouts.append(lay)
         positions.append(pos)
         offset += size
@@ -530,6 +669,9 @@ def jacobian_plan(
         # Columns of different blocks share the seed matrix: check across blocks too.
         decompress.forward_positions(decompress.layout(full, "csr"), colors)
     timings["positions"] = time.perf_counter() - t0
+    n_products = _n_colors(colors)
+    if mode == "bidirectional":
+        n_products = int(colors.max(initial=0)) + int(row_colors.max(initial=0))
 
     return JacobianPlan(
         expression=expression,
@@ -538,7 +680,7 @@ def jacobian_plan(
         pattern=blocks if is_list else blocks[0],
         coloring=chosen,
         mode=mode,
-        n_colors=_n_colors(colors),
+        n_colors=n_products,
         dense=is_dense,
         format=format,
         colors=colors,
@@ -547,6 +689,8 @@ def jacobian_plan(
         full_pattern=full,
         n_colors_forward=n_fwd,
         n_colors_reverse=n_rev,
+        n_products_bidirectional=n_bi,
+        row_colors=row_colors,
         use_op_pushforward=use_op_pushforward,
         requested_mode=requested_mode,
         order=order,

@@ -9,6 +9,7 @@ PyTensor 3.0.7 cannot compile a graph that *builds* a sparse matrix with ``mode=
   J.indices, J.indptr), shape=J.shape)`` or ``J.todense()``).
 * ``CSC(...)`` is stored as the BCSR of the transpose and returned transposed, a ``BCOO``
   (JAX has no BCSC).
+* sparsediff's ``Substitute`` (acyclic Hessians) becomes a ``lax.fori_loop`` over its steps;
 * ``DeepCopyOp`` passes sparse values through (JAX values are immutable);
 * ``structured_dot`` / ``dot`` of such a result with a dense operand, ``J.T`` (transpose) and
   ``dense_from_sparse`` are converted too, so a JAX graph can use the Jacobian, e.g. in a Newton
@@ -45,6 +46,10 @@ def register_jax() -> None:
     from pytensor.sparse.basic import CSM, DenseFromSparse, Transpose
     from pytensor.sparse.math import Dot, StructuredDot
     from pytensor.sparse.type import SparseTensorType
+
+    from sparsediff.substitution import Substitute, jax_funcify_substitute
+
+    jax_funcify.register(Substitute)(jax_funcify_substitute)
 
     @jax_funcify.register(CSM)
     def jax_funcify_CSM(op, node, **kwargs):

@@ -5,11 +5,18 @@
 - ``kind="column"``: structurally orthogonal column groups (forward mode, one JVP per color);
 - ``kind="row"``: the same for rows (reverse mode, one VJP per color);
 - ``kind="star"``: a star coloring of the symmetric structure ``P ∪ Pᵀ`` (Hessians, one HVP per
-  color, every entry recovered directly).
+  color, every entry recovered directly);
+- ``kind="acyclic"``: an acyclic coloring of ``P ∪ Pᵀ`` (Hessians, fewer colors than star,
+  entries recovered by substitution along two-colored trees; :mod:`.acyclic`);
+- ``kind="bidirectional"``: a star bicoloring (Jacobians with dense rows *and* columns: column
+  colors for JVPs, row colors for VJPs, 0 neutral; ``n_colors`` counts the products;
+  :mod:`.bicolor`).
 
 ``order`` picks the greedy vertex order (:data:`ORDERS`), a tuple of them (the best is kept), an
 explicit permutation, or ``"auto"`` (the default), which tries :data:`AUTO_ORDERS` in turn and
 keeps the fewest colors — the first to reach the fewest on ties, so the result is deterministic.
+Acyclic and bidirectional ``auto`` run their algorithm with every order and keep the fewest
+colors (products), stopping at 2 (acyclic) or 1 (bidirectional).
 Column/row ``auto`` stops as soon as an order reaches the lower bound (the most nonzeros in a
 row, resp. column): nothing can beat it. Otherwise it refines the best result by iterated greedy
 (recoloring class by class, which never adds colors; :data:`AUTO_RECOLOR_PASSES`) and reports
@@ -27,6 +34,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sparsediff.coloring.acyclic import acyclic_coloring
+from sparsediff.coloring.bicolor import augmented_adjacency, neutralize, star_bicolor_products
 from sparsediff.coloring.checks import check_coloring, is_valid_coloring
 from sparsediff.coloring.greedy import dsatur, greedy_coloring, recolor_by_classes
 from sparsediff.coloring.orders import ORDERS, degrees, vertex_order
@@ -44,6 +53,7 @@ from sparsediff.coloring.structure import (
 
 __all__ = [
     "AUTO_ORDERS",
+    "AUTO_ORDERS_BIDIRECTIONAL",
     "AUTO_ORDERS_LARGE",
     "AUTO_RECOLOR_PASSES",
     "AUTO_RECOLOR_PASSES_LARGE",
@@ -60,7 +70,7 @@ __all__ = [
     "lower_bound",
 ]
 
-KINDS: tuple[str, ...] = ("column", "row", "star")
+KINDS: tuple[str, ...] = ("column", "row", "star", "acyclic", "bidirectional")
 
 #: What ``order="auto"`` tries, in this order (``random`` is left out: it rarely wins and its
 #: scattered memory accesses make it the slowest sweep at large n).
@@ -72,6 +82,9 @@ AUTO_ORDERS: tuple[str, ...] = (
     "incidence_degree",
     "dynamic_largest_first",
 )
+#: What bidirectional ``auto`` tries: the star bicoloring of a dense row and a dense column
+#: needs them colored last (``largest_last``: 3 products where the other orders need ~n).
+AUTO_ORDERS_BIDIRECTIONAL: tuple[str, ...] = ("largest_last", *AUTO_ORDERS)
 #: What ``auto`` tries when one sweep costs more than :data:`AUTO_WORK_LIMIT` neighbour visits.
 AUTO_ORDERS_LARGE: tuple[str, ...] = ("natural", "largest_first", "dsatur")
 #: Neighbour visits per sweep (Σ over rows of their length², about 0.1 s here) above which
@@ -94,9 +107,11 @@ def color(
     order: str | Sequence[str] | np.ndarray = "auto",
     seed: int = 0,
 ) -> Coloring:
-    """Color the columns (``"column"``), rows (``"row"``) or symmetric structure (``"star"``)
-    of ``pattern`` — a SciPy sparse matrix/array (stored entries are the structure) or a dense
-    2-D array (its nonzeros are). ``seed`` drives ``order="random"``.
+    """Color the columns (``"column"``), rows (``"row"``), symmetric structure (``"star"``,
+    ``"acyclic"``) or columns and rows together (``"bidirectional"``) of ``pattern`` — a SciPy
+    sparse matrix/array (stored entries are the structure) or a dense 2-D array (its nonzeros
+    are). ``seed`` drives ``order="random"``. A custom permutation for ``"bidirectional"``
+    orders the ``n + m`` vertices of ``[0 Jᵀ; J 0]`` (columns first).
     """
     if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"unknown coloring kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -110,6 +125,17 @@ def color(
                 "use kind='column' or kind='row' for a Jacobian"
             )
         return _color_star(s, orders, permutation, seed, auto)
+    if kind == "acyclic":
+        if s.shape[0] != s.shape[1]:
+            raise ValueError(
+                f"acyclic coloring needs a square (symmetric) pattern, got shape {s.shape}; "
+                "use kind='column', 'row' or 'bidirectional' for a Jacobian"
+            )
+        return _color_acyclic(s, orders, permutation, seed, auto)
+    if kind == "bidirectional":
+        if auto:
+            orders = AUTO_ORDERS_BIDIRECTIONAL
+        return _color_bidirectional(s, orders, permutation, seed, auto)
     if kind == "row":
         s = s.transpose()
     return _color_distance2(s, kind, orders, permutation, seed, auto)
@@ -129,6 +155,8 @@ def lower_bound(pattern, kind: ColoringKind = "column") -> int:
         if s.shape[0] != s.shape[1]:
             raise ValueError(f"star coloring needs a square pattern, got shape {s.shape}")
         return _star_bound(symmetric_adjacency(s))
+    elif kind in ("acyclic", "bidirectional"):
+        raise ValueError(f"no lower bound is implemented for kind {kind!r}")
     elif kind != "column":
         raise ValueError(f"unknown coloring kind {kind!r}; expected one of {', '.join(KINDS)}")
     return _distance2_bound(s)
@@ -296,3 +324,66 @@ def _color_star(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
         if _n(colors) < _n(best):
             return _coloring(colors, "star", name, "distance2", passes)
     return _coloring(best, "star", best_name, "star")
+
+
+def _orders_for(adj: Structure, orders, auto: bool, large_orders) -> tuple[str, ...]:
+    """``orders``, or ``large_orders`` for ``auto`` on a graph where one sweep is expensive.
+
+    The star and acyclic kernels look at the neighbourhoods of colored neighbours: a vertex of
+    degree d colored early is looked at by each of its d neighbours, d² work (n² for a dense
+    row). ``largest_last`` colors such vertices after their neighbours, so it stays O(nnz).
+    """
+    deg = adj.row_lengths().astype(np.float64)
+    if auto and float(deg @ deg) > AUTO_WORK_LIMIT:
+        return large_orders
+    return orders
+
+
+def _order_of(g: TwoHop, name: str, perm, seed: int, deg) -> np.ndarray:
+    if name == "custom":
+        return _check_permutation(perm, g.n)
+    return vertex_order(g, name, seed, deg)
+
+
+def _color_acyclic(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
+    """Best greedy acyclic coloring over ``orders`` (stops at 2 colors: any edge needs 2)."""
+    n = s.shape[0]
+    if n == 0:
+        return _coloring(np.zeros(0, dtype=np.int64), "acyclic", orders[0], "acyclic")
+    adj = symmetric_adjacency(s)
+    g1 = adjacency_two_hop(adj)
+    orders = _orders_for(adj, orders, auto, ("largest_last", *AUTO_ORDERS_LARGE))
+    deg = degrees(g1) if _needs_degrees(orders) else None
+    trivial = 2 if adj.nnz else 1
+    best, best_name = None, orders[0]
+    for name in orders:
+        colors = acyclic_coloring(adj, _order_of(g1, name, perm, seed, deg))
+        if best is None or _n(colors) < _n(best):
+            best, best_name = colors, name
+        if _n(colors) <= trivial:
+            break
+    return _coloring(best, "acyclic", best_name, "acyclic")
+
+
+def _color_bidirectional(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
+    """Best star bicoloring over ``orders``: star coloring of ``[0 Jᵀ; J 0]`` in each order,
+    neutral colors, fewest products kept (stops at 1)."""
+    m, n = s.shape
+    aug = augmented_adjacency(s)
+    if s.nnz == 0:
+        z = np.zeros(n, dtype=np.int64)
+        return Coloring(z, 0, "bidirectional", orders[0], "star_bicoloring", 0, np.zeros(m))
+    g1 = adjacency_two_hop(aug)
+    orders = _orders_for(aug, orders, auto, ("largest_last",))
+    deg = degrees(g1) if _needs_degrees(orders) else None
+    best, best_name, best_cost = None, orders[0], None
+    for name in orders:
+        colors = star_coloring(aug, _order_of(g1, name, perm, seed, deg))
+        col, row = neutralize(s, colors)
+        cost = star_bicolor_products(col, row)
+        if best is None or cost < best_cost:
+            best, best_name, best_cost = (col, row), name, cost
+        if cost <= 1:
+            break
+    col, row = best
+    return Coloring(col, best_cost, "bidirectional", best_name, "star_bicoloring", 0, row)

@@ -6,7 +6,12 @@
   With a proper coloring, a two-colored path ``a - v - w - d`` exists exactly when ``v`` has
   another neighbour of ``w``'s color *and* ``w`` has another neighbour of ``v``'s color, i.e.
   exactly when ``H[v, w]`` can be read from neither column group — so this one test is both the
-  star condition and the symmetric direct-recovery condition.
+  star condition and the symmetric direct-recovery condition;
+- acyclic: adjacent vertices differ, and no cycle uses only two colors — checked by peeling the
+  two-colored forests, which is the substitution itself (it stops on a cycle);
+- bidirectional: every nonzero ``J[i, j]`` is readable from a JVP (``j`` is in a product and
+  the only column of its color in row ``i``) or from a VJP (the same for row ``i`` in column
+  ``j``); neutral vertices (color 0) are in no product.
 
 Each check is one O(nnz) Numba pass with a marker array per color; failures name the offending
 vertices in the message.
@@ -17,6 +22,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from sparsediff.coloring.acyclic import substitution_order
+from sparsediff.coloring.bicolor import bicolor_readable
 from sparsediff.coloring.result import Coloring
 from sparsediff.coloring.structure import Structure, as_structure, symmetric_adjacency
 
@@ -26,11 +33,15 @@ __all__ = ["check_coloring", "is_valid_coloring"]
 def check_coloring(pattern, coloring: Coloring | np.ndarray, kind: str | None = None) -> None:
     """Raise ``ValueError`` naming an offending pair unless ``coloring`` is valid for ``pattern``.
 
-    ``coloring`` is a :class:`Coloring`, or an integer array of colors together with ``kind``.
+    ``coloring`` is a :class:`Coloring`, or an integer array of colors together with ``kind``
+    (for ``"bidirectional"``: a pair ``(column colors, row colors)``).
     """
     s = pattern if isinstance(pattern, Structure) else as_structure(pattern)
     colors, kind = _colors_and_kind(coloring, kind)
     m, n = s.shape
+    if kind == "bidirectional":
+        _check_bidirectional(s, colors)
+        return
     if kind == "column":
         _check_length(colors, n, "column")
         bad = _first_conflict(s.indptr, s.indices, colors)
@@ -69,8 +80,48 @@ def check_coloring(pattern, coloring: Coloring | np.ndarray, kind: str | None = 
                 f"(column {w} shares color {colors[w]} with column {a} in row {v}, and column "
                 f"{v} shares color {colors[v]} with column {d} in row {w})"
             )
+    elif kind == "acyclic":
+        if m != n:
+            raise ValueError(f"an acyclic coloring needs a square pattern, got shape {s.shape}")
+        _check_length(colors, n, "acyclic")
+        adj = symmetric_adjacency(s)
+        bad = _first_star_violation(adj.indptr, adj.indices, colors)
+        if bad[0] == 0:
+            v, w = bad[1], bad[2]
+            raise ValueError(
+                f"invalid acyclic coloring: adjacent vertices {v} and {w} share color {colors[v]}"
+            )
+        peel = substitution_order(adj, colors)
+        if not peel.complete:
+            v = peel.cycle_vertex
+            raise ValueError(
+                f"invalid acyclic coloring: vertex {v} lies on a cycle colored with two colors "
+                "only, so its entries cannot be recovered by substitution"
+            )
     else:
-        raise ValueError(f"unknown coloring kind {kind!r}; expected 'column', 'row' or 'star'")
+        raise ValueError(
+            f"unknown coloring kind {kind!r}; expected 'column', 'row', 'star', 'acyclic' or "
+            "'bidirectional'"
+        )
+
+
+def _check_bidirectional(s: Structure, colors) -> None:
+    m, n = s.shape
+    col, row = colors
+    _check_length(col, n, "bidirectional", "column")
+    _check_length(row, m, "bidirectional", "row")
+    col_ok, row_ok = bicolor_readable(s, col, row, neutral=0)
+    bad = np.flatnonzero(~(col_ok | row_ok))
+    if bad.size:
+        q = int(bad[0])
+        i = int(np.searchsorted(s.indptr, q, side="right") - 1)
+        j = int(s.indices[q])
+        raise ValueError(
+            f"invalid bidirectional coloring: J[{i}, {j}] can be read from neither side (column "
+            f"{j} has color {col[j]}, row {i} has color {row[i]}; 0 is neutral, and a nonzero "
+            "needs its column to be the only one of its color in its row, or its row the only "
+            "one of its color in its column)"
+        )
 
 
 def is_valid_coloring(pattern, coloring: Coloring | np.ndarray, kind: str | None = None) -> bool:
@@ -86,17 +137,32 @@ def _colors_and_kind(coloring, kind):
     if isinstance(coloring, Coloring):
         if kind is not None and kind != coloring.kind:
             raise ValueError(f"kind {kind!r} given for a {coloring.kind!r} coloring")
+        if coloring.kind == "bidirectional":
+            return (coloring.colors, coloring.row_colors), coloring.kind
         return coloring.colors, coloring.kind
     if kind is None:
-        raise TypeError("pass kind= ('column', 'row' or 'star') with a plain array of colors")
+        raise TypeError(
+            "pass kind= ('column', 'row', 'star', 'acyclic' or 'bidirectional') with plain colors"
+        )
+    if kind == "bidirectional":
+        if not (isinstance(coloring, tuple | list) and len(coloring) == 2):
+            raise TypeError(
+                "a bidirectional coloring given as arrays must be a pair "
+                "(column colors, row colors)"
+            )
+        return tuple(_int_colors(c) for c in coloring), kind
+    return _int_colors(coloring), kind
+
+
+def _int_colors(coloring) -> np.ndarray:
     colors = np.asarray(coloring)
     if colors.size and not np.issubdtype(colors.dtype, np.integer):
         raise ValueError(f"colors must be integers, got dtype {colors.dtype}")
-    return colors.astype(np.int64), kind
+    return colors.astype(np.int64)
 
 
-def _check_length(colors: np.ndarray, size: int, kind: str) -> None:
-    per = "row" if kind == "row" else "column"
+def _check_length(colors: np.ndarray, size: int, kind: str, per: str | None = None) -> None:
+    per = per or ("row" if kind == "row" else "column")
     if colors.ndim != 1 or colors.size != size:
         raise ValueError(
             f"a {kind} coloring needs one color per {per} ({size}), got shape {colors.shape}"

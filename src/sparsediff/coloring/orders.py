@@ -25,6 +25,7 @@ __all__ = ["ORDERS", "degrees", "vertex_order"]
 ORDERS: tuple[str, ...] = (
     "natural",
     "largest_first",
+    "largest_last",
     "smallest_last",
     "incidence_degree",
     "dynamic_largest_first",
@@ -54,6 +55,10 @@ def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = 
         deg = degrees(g)
     if order == "largest_first":
         return np.argsort(-deg, kind="stable").astype(np.int64)
+    if order == "largest_last":
+        # increasing degree: hubs (dense rows and columns of a bicoloring) are colored after
+        # their neighbours, so they do not force one color per neighbour
+        return np.argsort(deg, kind="stable").astype(np.int64)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     args = (n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx)
