@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -57,9 +59,23 @@ def test_banded_acyclic_colors_and_values(rho):
     cost, x = banded_cost(30, rho // 2)
     plan = sd.hessian_plan(cost, x, kind="acyclic", dense=False)
     assert plan.kind == "acyclic" and plan.n_colors == rho // 2 + 1
+    # fewer colors, but not half of star's: auto keeps the direct (gather) recovery
     auto = sd.hessian_plan(cost, x, dense=False)
-    assert auto.kind == "acyclic" and auto.n_colors_star > auto.n_colors
+    assert auto.kind == "star" and auto.n_colors == rho + 1
     _check(cost, x, kind="acyclic")
+
+
+def test_auto_takes_acyclic_when_it_saves_enough(monkeypatch):
+    hessian_module = importlib.import_module("sparsediff.hessian")
+
+    cost, x = banded_cost(30, 3)  # star 7 colors, acyclic 4
+    assert sd.hessian_plan(cost, x, dense=False).kind == "star"
+    monkeypatch.setattr(hessian_module, "AUTO_ACYCLIC_FRACTION", 0.6)
+    plan = sd.hessian_plan(cost, x, dense=False)
+    assert plan.kind == "acyclic" and (plan.n_colors, plan.n_colors_star) == (4, 7)
+    monkeypatch.setattr(hessian_module, "AUTO_ACYCLIC_MIN_STAR", 8)
+    plan = sd.hessian_plan(cost, x, dense=False)  # acyclic not even computed
+    assert plan.kind == "star" and plan.n_colors_acyclic is None
 
 
 @pytest.mark.parametrize("kind", ["star", "acyclic", "auto"])
@@ -72,7 +88,11 @@ def test_kinds_agree_with_dense(kind, fmt):
     _check(cost, x, kind=kind, format=fmt)
 
 
-def test_auto_prefers_star_on_a_tie():
+def test_auto_prefers_star_on_a_tie(monkeypatch):
+    hessian_module = importlib.import_module("sparsediff.hessian")
+
+    monkeypatch.setattr(hessian_module, "AUTO_ACYCLIC_FRACTION", 1.0)
+    monkeypatch.setattr(hessian_module, "AUTO_ACYCLIC_MIN_STAR", 0)
     cost, x = arrow_cost(12)  # an arrowhead: star and acyclic both need 2 colors
     plan = sd.hessian_plan(cost, x, dense=False)
     assert plan.n_colors_star == plan.n_colors_acyclic == 2 and plan.kind == "star"

@@ -75,9 +75,11 @@ def test_matches_dense(problem, method):
 def test_plan_and_repr():
     cost, x = energy2d(6)
     auto = hessian_plan(cost, x)
-    # the 5-point stencil: acyclic coloring needs fewer colors than star, auto takes it
-    assert auto.kind == "acyclic" and auto.n_colors < auto.n_colors_star
-    assert "acyclic" in repr(auto)
+    # the 5-point stencil: acyclic would need 4 colors, star 5: not enough to pay for
+    # substitution, auto keeps star (and does not compute acyclic)
+    assert auto.kind == "star" and auto.n_colors == 5
+    acyclic = hessian_plan(cost, x, kind="acyclic")
+    assert acyclic.n_colors == 4 and "acyclic" in repr(acyclic)
     plan = hessian_plan(cost, x, kind="star")
     assert isinstance(plan, HessianPlan) and not plan.dense
     assert plan.pattern.shape == (36, 36)
@@ -145,13 +147,13 @@ def test_public_api():
 
 
 @pytest.mark.parametrize("nonlinearity", ["exp", "quartic"])
-@pytest.mark.parametrize(("kind", "n_colors"), [("star", 5), ("auto", 4)])
+@pytest.mark.parametrize(("kind", "n_colors"), [("star", 5), ("acyclic", 4), ("auto", 5)])
 def test_energy2d_problem_matches_analytic_hessian(nonlinearity, kind, n_colors):
     from sparsediff import problems as P
 
     prob = P.energy2d(9, nonlinearity)
     plan = hessian_plan(prob.expression, prob.x, kind=kind)
-    # auto: the acyclic coloring of the 5-point stencil needs 4 colors, star 5
+    # the acyclic coloring of the 5-point stencil needs 4 colors, star 5 (auto keeps star)
     assert (plan.pattern != prob.pattern()).nnz == 0 and plan.n_colors == n_colors
     x = np.random.default_rng(0).uniform(-0.5, 0.5, prob.n)
     got = pytensor.function([prob.x], plan.build(), mode=MODE)(x)
