@@ -213,7 +213,7 @@ def run_child(family, n, tools, repeats, budget_s, timeout_s, max_memory_gib) ->
         "--child",
         f"{family}:{n}",
         "--tools",
-        ",".join(tools),
+        ";".join(tools),  # tool names may hold commas
         "--repeats",
         str(repeats),
         "--budget",
@@ -608,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = args.budget if args.budget is not None else (3.0 if args.quick else 15.0)
     if args.child:
         family, n = args.child.split(":")
-        tools = [t for t in args.tools.split(",") if t]
+        tools = [t for t in args.tools.split(";") if t]
         res = run_case(family, int(n), tools, max(1, args.repeats), budget)
         print("RESULT " + json.dumps(res, default=float))
         return 0

@@ -170,3 +170,12 @@ def test_dense_row_col_bidirectional_products_are_reported():
     assert res["lower_bound"] == {"forward": 300, "reverse": 300}
     fd = harness.run_case("fd1d", 40, ["sparsediff[c,bidirectional]"], repeats=3, budget_s=0.1)
     assert fd["tools"]["sparsediff[c,bidirectional]"]["status"] == "ok"
+
+
+def test_child_process_gets_tool_names_with_commas():
+    """``sparsediff[c,bidirectional]`` reaches the child whole (names travel ';'-joined)."""
+    tools = ["sparsediff[c]", "sparsediff[c,bidirectional]"]
+    res = harness.run_child("dense_row_col", 30, tools, 7, 0.2, 240.0, 4.0)
+    assert "error" not in res, res.get("error")
+    assert set(res["tools"]) == set(tools)
+    assert res["tools"]["sparsediff[c,bidirectional]"]["status"] == "ok"
