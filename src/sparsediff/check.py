@@ -289,7 +289,8 @@ def check_jacobian(
     **plan_kwargs
         Passed to :func:`sparsediff.jacobian_plan` (``mode`` there is ``jacobian_mode=``).
     """
-    from sparsediff.jacobian import as_expression, as_wrt_list, jacobian_plan
+    from sparsediff.inputs import as_expression, as_wrt_list
+    from sparsediff.jacobian import jacobian_plan
 
     wrt_list, is_list = as_wrt_list(wrt)
     expression = as_expression(expression)
@@ -482,7 +483,7 @@ def check_hessian(
     :func:`sparsediff.hessian_plan`.
     """
     from sparsediff.hessian import _check_cost, hessian_plan
-    from sparsediff.jacobian import as_wrt_list
+    from sparsediff.inputs import as_wrt_list
 
     cost = _check_cost(cost)
     wrt_list, is_list = as_wrt_list(wrt)

@@ -34,7 +34,6 @@ import numpy as np
 import pytensor.sparse as ps
 import pytensor.tensor as pt
 import scipy.sparse
-import scipy.sparse as sp
 from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.scalar import basic as ps_scalar
@@ -44,6 +43,8 @@ from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.rewriting.basic import register_specialize
 from pytensor.tensor.shape import Reshape
 from pytensor.tensor.type import TensorType
+
+from sparsediff.sparsity.pattern import as_pattern
 
 __all__ = [
     "ColoringError",
@@ -81,21 +82,11 @@ class Layout:
         return int(self.rows.size)
 
 
-def _as_pattern(pattern) -> sp.csr_array:
-    if not sp.issparse(pattern):
-        pattern = sp.csr_array(np.asarray(pattern, dtype=bool))
-    p = sp.csr_array(pattern, dtype=bool)
-    p.sum_duplicates()
-    p.eliminate_zeros()
-    p.sort_indices()
-    return p
-
-
 def layout(pattern, format: str = "csr") -> Layout:
     """Storage order of the nonzeros of ``pattern`` for a ``format`` ("csr" or "csc") result."""
     if format not in ("csr", "csc"):
         raise ValueError(f"format must be 'csr' or 'csc', got {format!r}")
-    p = _as_pattern(pattern)
+    p = as_pattern(pattern)
     if p.nnz > _INT32_MAX or max(p.shape) > _INT32_MAX:
         raise ValueError(
             f"pattern with {p.nnz} nonzeros and shape {p.shape} does not fit the int32 indices "

@@ -27,8 +27,9 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
+from sparsediff.inputs import as_wrt_list
 from sparsediff.sparsity import pattern as pat
-from sparsediff.sparsity.propagate import _as_wrt_list, _wrt_seeds, prepare_graph, propagate
+from sparsediff.sparsity.propagate import _wrt_seeds, prepare_graph, propagate
 from sparsediff.sparsity.registry import RuleContext, find_rule
 
 __all__ = ["PathStep", "SparsityExplanation", "explain_sparsity"]
@@ -241,7 +242,7 @@ def explain_sparsity(
     down to ``wrt`` and ``.culprit`` the step where the coupling was introduced.
     """
     expression = pt.as_tensor_variable(expression)
-    wrt_list, _ = _as_wrt_list(wrt)
+    wrt_list, _ = as_wrt_list(wrt)
     fgraph, fresh_wrt = prepare_graph([expression], wrt_list, consider_constant)
     seeds, offsets = _wrt_seeds(fresh_wrt)
     n_wrt = int(offsets[-1])

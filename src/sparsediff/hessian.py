@@ -30,15 +30,15 @@ from sparsediff import backends as _backends  # noqa: F401  (JAX conversion of C
 from sparsediff import compressed, decompress, substitution
 from sparsediff.decompress import ColoringError, Layout
 from sparsediff.hugepages import enable_numba_hugepages
+from sparsediff.inputs import as_wrt_list
 from sparsediff.jacobian import (
     _call_color,
     _check_with_coloring_module,
     _coloring_colors,
     _n_colors,
-    as_pattern,
-    as_wrt_list,
     coloring_kind,
 )
+from sparsediff.sparsity.pattern import as_pattern
 
 __all__ = ["DENSE_DENSITY", "DENSE_MAX_SIZE", "HessianPlan", "hessian", "hessian_plan"]
 

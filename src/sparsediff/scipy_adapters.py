@@ -39,7 +39,7 @@ __all__ = [
 
 
 def _check_x(x) -> Variable:
-    from sparsediff.jacobian import as_wrt_list
+    from sparsediff.inputs import as_wrt_list
 
     if isinstance(x, list | tuple):
         raise TypeError("SciPy works with one flat vector of unknowns: give one variable x")
@@ -129,7 +129,8 @@ class LeastSquaresFunctions(_Base):
     """
 
     def __init__(self, residual, x, params=(), param_values=(), *, mode=None, **plan_kwargs):
-        from sparsediff.jacobian import as_expression, jacobian_plan
+        from sparsediff.inputs import as_expression
+        from sparsediff.jacobian import jacobian_plan
 
         super().__init__(x, params, param_values)
         self.residual = as_expression(residual, "residual").ravel()
@@ -154,7 +155,8 @@ class ODEFunctions(_Base):
     """
 
     def __init__(self, rhs, y, t=None, params=(), param_values=(), *, mode=None, **plan_kwargs):
-        from sparsediff.jacobian import as_expression, jacobian_plan
+        from sparsediff.inputs import as_expression
+        from sparsediff.jacobian import jacobian_plan
 
         super().__init__(y, params, param_values)
         self.rhs = as_expression(rhs, "rhs").ravel()
@@ -259,7 +261,8 @@ class IpoptFunctions(_Base):
         **plan_kwargs,
     ):
         from sparsediff.hessian import _check_cost, hessian_plan
-        from sparsediff.jacobian import as_expression, jacobian_plan
+        from sparsediff.inputs import as_expression
+        from sparsediff.jacobian import jacobian_plan
 
         super().__init__(x, params, param_values)
         self.cost = _check_cost(cost)

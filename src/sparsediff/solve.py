@@ -59,7 +59,7 @@ class NewtonResult(OptimizeResult):
 def _system(F, x) -> tuple[Variable, Variable, int, str]:
     """``F`` (flat), ``x``, the number of unknowns, and why the system is not square ("" if it
     is). Arguments that are not a system at all raise."""
-    from sparsediff.jacobian import as_expression, as_wrt_list
+    from sparsediff.inputs import as_expression, as_wrt_list
 
     if isinstance(x, list | tuple):
         raise TypeError("newton takes one unknown variable x, not a list; concatenate them")

@@ -242,3 +242,22 @@ def test_acyclic_checker_names_the_cycle():
     check_coloring(cycle, np.array([0, 1, 0, 2]), kind="acyclic")
     with pytest.raises(ValueError, match="square"):
         color(np.ones((2, 3)), "acyclic")
+
+
+def _sparse_arrowhead(n: int) -> sp.csr_array:
+    k = np.arange(n)
+    rows = np.concatenate([k, np.zeros(n - 1, dtype=np.int64), k[1:]])
+    cols = np.concatenate([k, k[1:], np.zeros(n - 1, dtype=np.int64)])
+    return sp.csr_array((np.ones(rows.size, dtype=bool), (rows, cols)), shape=(n, n))
+
+
+def test_star_auto_colors_a_dense_row_last():
+    """A dense row colored early costs deg² (minutes at n = 10⁶): auto switches to
+    largest_last once one vertex's degree² exceeds the sweep budget, and still finds 2."""
+    small = _sparse_arrowhead(2000)
+    assert color(small, kind="star").n_colors == 2
+    big = _sparse_arrowhead(200_000)
+    c = color(big, kind="star")
+    assert c.n_colors == 2 and c.order == "largest_last"
+    hub = c.colors[0]
+    assert (c.colors[1:] != hub).all()  # the hub alone in its color, every leaf in the other

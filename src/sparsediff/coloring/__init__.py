@@ -300,6 +300,11 @@ def _color_star(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
     g2 = closed_two_hop(closed)
     if auto and g2.work() > AUTO_WORK_LIMIT:
         orders = AUTO_ORDERS_LARGE
+    max_degree = float(adj.row_lengths().max(initial=0))
+    if auto and max_degree * max_degree > AUTO_WORK_LIMIT:
+        # a dense row (arrowhead, global coupling): any order that colors it before its
+        # neighbours costs deg² — minutes at n = 10⁶; largest_last stays O(nnz)
+        orders = ("largest_last",)
     trivial = _star_bound(adj)
     g1 = adjacency_two_hop(adj)
     deg = degrees(g1) if _needs_degrees(orders) else None

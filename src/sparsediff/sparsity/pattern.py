@@ -36,17 +36,25 @@ def identity(n: int) -> Pattern:
     )
 
 
-def as_pattern(matrix, shape: tuple[int, int] | None = None) -> Pattern:
-    """Canonical boolean CSR from any sparse or dense matrix (stored zeros dropped)."""
+def as_pattern(matrix, shape: tuple[int, int] | None = None, what: str = "pattern") -> Pattern:
+    """Canonical boolean CSR from any sparse or dense matrix (stored zeros dropped); a clear
+    error naming ``what`` when it is not a two-dimensional matrix of ``shape``."""
     if sp.issparse(matrix):
         out = sp.csr_array(matrix, dtype=bool)
     else:
-        out = sp.csr_array(np.asarray(matrix, dtype=bool))
+        try:
+            arr = np.asarray(matrix, dtype=bool)
+        except Exception as err:
+            raise TypeError(f"{what} must be a scipy.sparse matrix or an array") from err
+        if arr.ndim != 2:
+            expected = f" {tuple(shape)}" if shape is not None else ""
+            raise ValueError(f"{what} must be two-dimensional{expected}, got shape {arr.shape}")
+        out = sp.csr_array(arr)
+    if shape is not None and tuple(out.shape) != tuple(shape):
+        raise ValueError(f"{what} has shape {tuple(out.shape)}, expected {tuple(shape)}")
     out.eliminate_zeros()
     out.sum_duplicates()
     out.sort_indices()
-    if shape is not None and out.shape != shape:
-        raise ValueError(f"pattern has shape {out.shape}, expected {shape}")
     return out
 
 

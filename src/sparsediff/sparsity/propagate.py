@@ -24,44 +24,15 @@ from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
 from pytensor.graph.rewriting.utils import rewrite_graph
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.random.op import RandomVariable
-from pytensor.tensor.type import TensorType
 from scipy import sparse as sp
 
+from sparsediff.inputs import as_wrt_list, check_wrt
 from sparsediff.sparsity import pattern as pat
 from sparsediff.sparsity import rules as _rules  # noqa: F401  (registers the built-in rules)
 from sparsediff.sparsity.registry import NotConcrete, RuleContext, SparsityWarning, find_rule
 
 #: Largest pattern (in stored entries) a conservative dense fallback may create.
 MAX_FALLBACK_NNZ = 200_000_000
-
-
-def _as_wrt_list(wrt) -> tuple[list[Variable], bool]:
-    if isinstance(wrt, list | tuple):
-        if len(wrt) == 0:
-            raise ValueError("wrt is an empty list: give at least one variable")
-        return [pt.as_tensor_variable(w) for w in wrt], True
-    return [pt.as_tensor_variable(wrt)], False
-
-
-def check_wrt(wrt: Variable) -> tuple[int, ...]:
-    """The static shape of ``wrt``, or a clear error saying how to give one."""
-    if not isinstance(wrt.type, TensorType):
-        raise TypeError(f"wrt must be a dense tensor variable, got {wrt} of type {wrt.type}")
-    if wrt.dtype not in pt.type.continuous_dtypes:
-        raise TypeError(
-            f"wrt {wrt} has dtype {wrt.dtype}: derivatives are only defined with respect to "
-            "floating-point variables"
-        )
-    shape = wrt.type.shape
-    if any(s is None for s in shape):
-        name = wrt.name or "x"
-        example = f'pt.tensor("{name}", shape={tuple(3 if s is None else s for s in shape)})'
-        raise ValueError(
-            f"wrt {wrt} has no static shape (type {wrt.type}). sparsediff needs the size of "
-            f"every input it differentiates with respect to; create it with a static shape, "
-            f"e.g. {example}, or use pt.specify_shape on a fresh variable."
-        )
-    return tuple(int(s) for s in shape)
 
 
 @node_rewriter([OpFromGraph])
@@ -307,9 +278,7 @@ def jacobian_sparsity(
     ``sparsediff.jacobian_sparsity`` to "raise".
     """
     expression = pt.as_tensor_variable(expression)
-    wrt_list, as_list = _as_wrt_list(wrt)
-    for w in wrt_list:
-        check_wrt(w)
+    wrt_list, as_list = as_wrt_list(wrt)
     _handle_disconnected(expression, wrt_list, consider_constant, disconnected_inputs)
     fgraph, fresh_wrt = prepare_graph([expression], wrt_list, consider_constant)
     check_random_variables(fgraph, fresh_wrt)
@@ -361,9 +330,7 @@ def hessian_sparsity(
             f"hessian_sparsity needs a scalar cost, got {cost} with {cost.type.ndim} dimensions; "
             "reduce it (e.g. with .sum()) or use jacobian_sparsity of its gradient"
         )
-    wrt_list, as_list = _as_wrt_list(wrt)
-    for w in wrt_list:
-        check_wrt(w)
+    wrt_list, as_list = as_wrt_list(wrt)
     _handle_disconnected(
         cost, wrt_list, consider_constant, disconnected_inputs, what="Hessian", stacklevel=4
     )
