@@ -189,6 +189,17 @@ def _points(point, inputs: list[Variable], wrt: list[Variable], n_points: int, s
     return points
 
 
+def _start(kind, output, wrt_list, point, n_points, seed, **report_fields):
+    """The graph's inputs (every ``wrt`` among them, even a disconnected one), the points to
+    check at, and the empty report."""
+    inputs = _free_inputs([output])
+    for w in wrt_list:
+        if w not in inputs:
+            inputs.append(w)  # disconnected wrt (allowed by the plan options): still an input
+    points = _points(point, inputs, wrt_list, n_points, seed)
+    return inputs, points, CheckReport(kind=kind, n_points=len(points), **report_fields)
+
+
 def _flat_wrt(points_values: dict, wrt: list[Variable]) -> np.ndarray:
     return np.concatenate([np.asarray(points_values[w]).ravel() for w in wrt])
 
@@ -301,21 +312,11 @@ def check_jacobian(
     m, n = plan.shape
     pattern = plan.full_pattern
     ref = _choose_reference(reference, m, n, dense_max_size)
-    inputs = _free_inputs([expression])
-    for w in wrt_list:
-        if w not in inputs:
-            inputs.append(w)  # disconnected wrt (allowed by the plan options): still an input
-    points = _points(point, inputs, wrt_list, n_points, seed)
-    report = CheckReport(
-        kind="jacobian",
-        reference=ref,
-        shape=(m, n),
-        nnz=int(pattern.nnz),
-        n_points=len(points),
-        n_probes=0 if ref == "dense" else n_probes,
-        rtol=rtol,
-        atol=atol,
-    )
+    inputs, points, report = _start(
+        "jacobian", expression, wrt_list, point, n_points, seed,
+        reference=ref, shape=(m, n), nnz=int(pattern.nnz),
+        n_probes=0 if ref == "dense" else n_probes, rtol=rtol, atol=atol,
+    )  # fmt: skip
     f_sparse = _compile(inputs, J if isinstance(J, list) else [J], mode)
     flat = expression.ravel()
 
@@ -498,21 +499,11 @@ def check_hessian(
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     n = int(offsets[-1])
     ref = _choose_reference(reference, n, n, dense_max_size)
-    inputs = _free_inputs([cost])
-    for w in wrt_list:
-        if w not in inputs:
-            inputs.append(w)  # disconnected wrt (allowed by the plan options): still an input
-    points = _points(point, inputs, wrt_list, n_points, seed)
-    report = CheckReport(
-        kind="hessian",
-        reference=ref,
-        shape=(n, n),
-        nnz=int(pattern.nnz),
-        n_points=len(points),
-        n_probes=0 if ref == "dense" else n_probes,
-        rtol=rtol,
-        atol=atol,
-    )
+    inputs, points, report = _start(
+        "hessian", cost, wrt_list, point, n_points, seed,
+        reference=ref, shape=(n, n), nnz=int(pattern.nnz),
+        n_probes=0 if ref == "dense" else n_probes, rtol=rtol, atol=atol,
+    )  # fmt: skip
     if is_list:
         report.notes.append(
             "wrt is a list: the diagonal blocks (one per wrt) were checked, as pytensor's "

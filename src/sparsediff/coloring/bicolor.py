@@ -26,7 +26,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.structure import Structure
+from sparsediff.coloring.structure import Structure, transpose_positions
 
 __all__ = ["augmented_adjacency", "bicolor_readable", "neutralize", "star_bicolor_products"]
 
@@ -48,7 +48,7 @@ def bicolor_readable(
     color in its column)? Vertices of color ``neutral`` are in no product (``neutral=-1``:
     none is neutral)."""
     m, n = s.shape
-    tptr, tidx, tpos = _transpose_positions(m, n, s.indptr, s.indices)
+    tptr, tidx, tpos = transpose_positions(m, n, s.indptr, s.indices)
     ccol = np.asarray(col_colors, dtype=np.int64)
     crow = np.asarray(row_colors, dtype=np.int64)
     k = max(int(ccol.max(initial=0)), int(crow.max(initial=0))) + 1
@@ -85,26 +85,6 @@ def star_bicolor_products(col_colors: np.ndarray, row_colors: np.ndarray) -> int
 # --------------------------------------------------------------------------------------------
 # Kernels
 # --------------------------------------------------------------------------------------------
-
-
-@numba.njit(cache=True)
-def _transpose_positions(m, n, ptr, idx):
-    """CSC of a CSR pattern, with the CSR position of every CSC entry."""
-    tptr = np.zeros(n + 1, dtype=np.int64)
-    for k in range(idx.size):
-        tptr[idx[k] + 1] += 1
-    for j in range(n):
-        tptr[j + 1] += tptr[j]
-    fill = tptr[:n].copy()
-    tidx = np.empty(idx.size, dtype=np.int64)
-    tpos = np.empty(idx.size, dtype=np.int64)
-    for i in range(m):
-        for k in range(ptr[i], ptr[i + 1]):
-            j = idx[k]
-            tidx[fill[j]] = i
-            tpos[fill[j]] = k
-            fill[j] += 1
-    return tptr, tidx, tpos
 
 
 @numba.njit(cache=True)

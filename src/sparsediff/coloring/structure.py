@@ -38,7 +38,7 @@ class Structure:
     def transpose(self) -> Structure:
         """The structure of the transpose (equivalently, the CSC arrays of this pattern)."""
         m, n = self.shape
-        ptr, idx = _transpose(m, n, self.indptr, self.indices)
+        ptr, idx, _ = transpose_positions(m, n, self.indptr, self.indices)
         return Structure((n, m), ptr, idx)
 
     def row_lengths(self) -> np.ndarray:
@@ -191,8 +191,9 @@ def _expand_rows(ptr, idx):
 
 
 @numba.njit(cache=True)
-def _transpose(m, n, ptr, idx):
-    """CSR of the transpose by counting sort; output rows come out sorted."""
+def transpose_positions(m, n, ptr, idx):
+    """CSR of the transpose by counting sort (output rows sorted), with the position in the
+    original ``idx`` of every transposed entry."""
     tptr = np.zeros(n + 1, dtype=np.int64)
     for k in range(idx.size):
         tptr[idx[k] + 1] += 1
@@ -200,12 +201,14 @@ def _transpose(m, n, ptr, idx):
         tptr[j + 1] += tptr[j]
     fill = tptr[:n].copy()
     tidx = np.empty(idx.size, dtype=np.int64)
+    tpos = np.empty(idx.size, dtype=np.int64)
     for i in range(m):
         for k in range(ptr[i], ptr[i + 1]):
             j = idx[k]
             tidx[fill[j]] = i
+            tpos[fill[j]] = k
             fill[j] += 1
-    return tptr, tidx
+    return tptr, tidx, tpos
 
 
 @numba.njit(cache=True)
