@@ -22,9 +22,9 @@ subprocess, so that its peak memory is its own):
 
 At n = 10⁶ the Jacobian's data (5·10⁶ doubles, 40 MB) is above glibc's largest dynamic mmap
 threshold (32 MB): every call maps fresh pages and faults them in. NumPy advises huge pages on
-such arrays and so does sparsediff for Numba's (``sparsediff.hugepages``); ``--malloc-tuned``
-shows the same run with the threshold raised instead (no page faults at all: an environment
-setting of the process, not something a library should change behind the user).
+such arrays and so does sparsediff for Numba's (``sparsediff.backends.hugepages``);
+``--malloc-tuned`` shows the same run with the threshold raised instead (no page faults at all:
+an environment setting of the process, not something a library should change behind the user).
 
 Prints a markdown table (and, with ``--json PATH``, writes the raw numbers).
 """

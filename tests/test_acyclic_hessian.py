@@ -15,8 +15,8 @@ from hypothesis.extra import numpy as hnp
 from pytensor.gradient import hessian as dense_hessian
 
 import sparsediff as sd
-from sparsediff.decompress import ColoringError
-from sparsediff.substitution import Substitute
+from sparsediff import ColoringError
+from sparsediff.decompression.substitution import Substitute
 
 
 def banded_cost(n: int, beta: int):
@@ -66,7 +66,7 @@ def test_banded_acyclic_colors_and_values(rho):
 
 
 def test_auto_takes_acyclic_when_it_saves_enough(monkeypatch):
-    hessian_module = importlib.import_module("sparsediff.hessian")
+    hessian_module = importlib.import_module("sparsediff.plans.hessian")
 
     cost, x = banded_cost(30, 3)  # star 7 colors, acyclic 4
     assert sd.hessian_plan(cost, x, dense=False).kind == "star"
@@ -89,7 +89,7 @@ def test_kinds_agree_with_dense(kind, fmt):
 
 
 def test_auto_prefers_star_on_a_tie(monkeypatch):
-    hessian_module = importlib.import_module("sparsediff.hessian")
+    hessian_module = importlib.import_module("sparsediff.plans.hessian")
 
     monkeypatch.setattr(hessian_module, "AUTO_ACYCLIC_FRACTION", 1.0)
     monkeypatch.setattr(hessian_module, "AUTO_ACYCLIC_MIN_STAR", 0)

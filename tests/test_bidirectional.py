@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import sparsediff as sd
-from sparsediff.decompress import ColoringError
+from sparsediff import ColoringError
 from sparsediff.problems import dense_row_col
 from tests.jacobian_helpers import assert_matches, bratu2d, dense_reference, fd1d
 

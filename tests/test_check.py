@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 import sparsediff as sd
-from sparsediff.check import CheckFailed
+from sparsediff.diagnostics.check import CheckFailed
 
 
 def _stencil(n):

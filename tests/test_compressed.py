@@ -12,7 +12,7 @@ from pytensor.graph.replace import vectorize_graph
 from pytensor.graph.traversal import applys_between, graph_inputs
 from pytensor.tensor.blockwise import Blockwise
 
-from sparsediff.compressed import (
+from sparsediff.compression import (
     compressed_hvp,
     compressed_pullback,
     compressed_pushforward,
@@ -269,7 +269,7 @@ def test_vectorized_scan_is_one_scan_and_exact(name):
 
 def test_vectorized_scan_keeps_blockwise_when_the_loop_itself_is_batched():
     """A number of steps that depends on the batch cannot be one Scan: PyTensor's fallback."""
-    from sparsediff.vectorize_scan import vectorize_scan
+    from sparsediff.compression.vectorize_scan import vectorize_scan
 
     n = pt.iscalar("n")
     x = pt.vector("x", shape=(4,))

@@ -8,9 +8,9 @@ import pytensor.tensor as pt
 import pytest
 import scipy.sparse as sp
 
-from sparsediff.compressed import seed_matrix
-from sparsediff.decompress import (
-    ColoringError,
+from sparsediff import ColoringError
+from sparsediff.compression import seed_matrix
+from sparsediff.decompression import (
     assemble,
     forward_positions,
     gather,
@@ -149,7 +149,7 @@ def test_assemble(fmt):
 
 
 def test_compiled_results_share_a_read_only_structure():
-    from sparsediff.decompress import SharedStructureCSM
+    from sparsediff.decompression import SharedStructureCSM
 
     P = sp.csr_array(np.array([[1, 0, 1], [0, 1, 0]], dtype=bool))
     d = pt.vector("d", shape=(3,))

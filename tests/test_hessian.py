@@ -10,8 +10,8 @@ import scipy.sparse as sp
 from pytensor.gradient import hessian as dense_hessian
 
 import sparsediff as sd
-from sparsediff.decompress import ColoringError
-from sparsediff.hessian import HessianPlan, hessian, hessian_plan
+from sparsediff import ColoringError
+from sparsediff.plans.hessian import HessianPlan, hessian, hessian_plan
 from tests.jacobian_helpers import (
     RTOL,
 )

@@ -1,4 +1,7 @@
-"""The raw-allocator hook that gives Numba's large arrays huge pages (sparsediff.hugepages)."""
+"""The raw-allocator hook that gives Numba's large arrays huge pages.
+
+(:mod:`sparsediff.backends.hugepages`)
+"""
 
 import os
 import subprocess
@@ -9,7 +12,7 @@ import numba
 import numpy as np
 import pytest
 
-from sparsediff import hugepages
+from sparsediff.backends import hugepages
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -58,7 +61,7 @@ def test_enable_is_idempotent_and_allocations_stay_correct():
 def test_plans_install_it_and_the_environment_switches_it_off():
     code = """
         import pytensor.tensor as pt, sparsediff as sd
-        from sparsediff import hugepages
+        from sparsediff.backends import hugepages
         x = pt.vector("x", shape=(4,))
         before = hugepages.numba_hugepages_enabled()
         sd.jacobian(pt.exp(x), x)
@@ -72,7 +75,7 @@ def test_blocks_from_before_and_tracemalloc_after_are_freed_by_their_allocator()
     out = _run(
         """
         import tracemalloc, numba, numpy as np
-        from sparsediff import hugepages
+        from sparsediff.backends import hugepages
 
         @numba.njit
         def make(n):

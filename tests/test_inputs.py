@@ -1,4 +1,4 @@
-"""One validation path for user input: wrt, expressions, patterns (sparsediff.inputs)."""
+"""One validation path for user input: wrt, expressions, patterns (sparsediff._validate)."""
 
 import numpy as np
 import pytensor.tensor as pt
@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 import sparsediff as sd
-from sparsediff.inputs import as_expression, as_wrt_list, check_wrt, static_shape_of
+from sparsediff._validate import as_expression, as_wrt_list, check_wrt, static_shape_of
 from sparsediff.sparsity.pattern import as_pattern
 
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import sparsediff as sd
-from sparsediff.decompress import ColoringError
-from sparsediff.jacobian import JacobianPlan, jacobian, jacobian_plan
+from sparsediff import ColoringError
+from sparsediff.plans.jacobian import JacobianPlan, jacobian, jacobian_plan
 from tests.jacobian_helpers import (
     assert_matches,
     bratu2d,

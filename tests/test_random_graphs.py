@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from pytensor.gradient import jacobian as dense_jacobian
 
 import sparsediff as sd
-from sparsediff.inputs import static_shape_of
+from sparsediff._validate import static_shape_of
 
 MAX_SIZE = 24  #: elements per intermediate: dense truths stay cheap
 MAX_NDIM = 3

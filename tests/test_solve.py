@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 import sparsediff as sd
 from sparsediff.problems import bratu2d
-from sparsediff.solve import LINESEARCH, MAXITER, NONFINITE, NOT_SQUARE, SINGULAR
+from sparsediff.solvers.newton import LINESEARCH, MAXITER, NONFINITE, NOT_SQUARE, SINGULAR
 
 MODE = "CVM"
 

@@ -1,29 +1,49 @@
 """sparsediff: sparse Jacobians and Hessians for PyTensor graphs.
 
-Detect the sparsity pattern of a graph, color it, and compute the whole Jacobian
-(or Hessian) with as many JVPs/VJPs as there are colors, as a sparse matrix.
+Detect the sparsity pattern of a graph, color it, and compute the whole Jacobian (or Hessian)
+with as many JVPs/VJPs as there are colors, as a sparse matrix.
+
+The pipeline is one package per stage — ``sparsity`` → ``coloring`` → ``compression`` →
+``decompression`` — orchestrated by ``plans``; around it ``solvers`` (Newton, SciPy, Ipopt),
+``diagnostics`` (check, explain, plot) and ``backends``. Every registration with PyTensor is made
+by :mod:`sparsediff._register`. This module is the public API: internal paths may move.
 """
 
 __version__ = "0.1.0"
 
-from sparsediff.check import CheckReport, check_hessian, check_jacobian
+from sparsediff import _register  # noqa: F401  (rules, vectorization, rewrites, dispatch)
 from sparsediff.coloring import Coloring, color
-from sparsediff.explain import explain_sparsity
-from sparsediff.hessian import HessianPlan, hessian, hessian_plan
-from sparsediff.jacobian import JacobianPlan, jacobian, jacobian_plan
-from sparsediff.plotting import plot_sparsity
-from sparsediff.scipy_adapters import (
+from sparsediff.coloring.validity import ColoringError
+from sparsediff.diagnostics import (
+    CheckFailed,
+    CheckReport,
+    check_hessian,
+    check_jacobian,
+    explain_sparsity,
+    plot_sparsity,
+)
+from sparsediff.plans import (
+    HessianPlan,
+    JacobianPlan,
+    hessian,
+    hessian_plan,
+    jacobian,
+    jacobian_plan,
+)
+from sparsediff.solvers import (
     IpoptFunctions,
     LeastSquaresFunctions,
     MinimizeFunctions,
+    NewtonResult,
+    NewtonSolver,
     ODEFunctions,
     ipopt_functions,
     least_squares_functions,
     minimize_functions,
+    newton,
     nonlinear_constraint,
     ode_functions,
 )
-from sparsediff.solve import NewtonResult, NewtonSolver, newton
 from sparsediff.sparsity import (
     SparsityWarning,
     hessian_sparsity,
@@ -32,8 +52,10 @@ from sparsediff.sparsity import (
 )
 
 __all__ = [
+    "CheckFailed",
     "CheckReport",
     "Coloring",
+    "ColoringError",
     "HessianPlan",
     "IpoptFunctions",
     "JacobianPlan",

@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from sparsediff import ColoringError
 from sparsediff.coloring import ORDERS, Coloring, check_coloring, color, is_valid_coloring
-from sparsediff.decompress import ColoringError, bidirectional_positions, layout
+from sparsediff.decompression import bidirectional_positions, layout
+from sparsediff.decompression.substitution import substitute_kernel, substitution_schedule
 from sparsediff.problems import dense_row_col
-from sparsediff.substitution import substitute_kernel, substitution_schedule
 from tests.coloring.patterns import _adjacency, arrowhead, banded, bratu2d, structured
 
 # --------------------------------------------------------------------------------------------

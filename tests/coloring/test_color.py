@@ -101,13 +101,13 @@ def test_random_star_valid(P, order, seed):
 @given(P=square_patterns, order=st.sampled_from(ORDERS))
 def test_star_algorithm_alone_is_valid(P, order):
     """The star kernel itself, without the distance-2 alternative that may replace it."""
-    from sparsediff.coloring.orders import vertex_order
-    from sparsediff.coloring.star import star_coloring
-    from sparsediff.coloring.structure import (
+    from sparsediff.coloring.graphs import (
         adjacency_two_hop,
         as_structure,
         symmetric_adjacency,
     )
+    from sparsediff.coloring.orders import vertex_order
+    from sparsediff.coloring.star import star_coloring
 
     adj = symmetric_adjacency(as_structure(P))
     colors = star_coloring(adj, vertex_order(adjacency_two_hop(adj), order))
@@ -364,8 +364,8 @@ def test_order_tuple_and_permutation():
     assert c.order == "custom"
     check_coloring(P, c)
     assert color(P, "star", order=perm).order == "custom"
+    from sparsediff.coloring.graphs import as_structure, bipartite
     from sparsediff.coloring.greedy import greedy_coloring
-    from sparsediff.coloring.structure import as_structure, bipartite
 
     assert np.array_equal(c.colors, greedy_coloring(bipartite(as_structure(P)), perm))
 
@@ -391,8 +391,8 @@ def test_auto_reports_what_produced_it():
     if c.recolor_passes == 0:
         assert c.n_colors == color(P, order=c.order).n_colors
     else:
+        from sparsediff.coloring.graphs import as_structure, bipartite
         from sparsediff.coloring.greedy import recolor_by_classes
-        from sparsediff.coloring.structure import as_structure, bipartite
 
         g = bipartite(as_structure(P))
         colors = color(P, order=c.order).colors

@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sparsediff.coloring.greedy import dsatur, greedy_coloring, recolor_by_classes
-from sparsediff.coloring.orders import ORDERS, degrees, vertex_order
-from sparsediff.coloring.structure import (
+from sparsediff.coloring.graphs import (
     adjacency_two_hop,
     as_structure,
     bipartite,
     symmetric_adjacency,
 )
+from sparsediff.coloring.greedy import dsatur, greedy_coloring, recolor_by_classes
+from sparsediff.coloring.orders import ORDERS, degrees, vertex_order
 
 patterns = hnp.arrays(
     np.bool_, st.tuples(st.integers(0, 12), st.integers(0, 12)), elements=st.booleans()

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sparsediff.coloring.structure import Structure, as_structure, symmetric_adjacency
+from sparsediff.coloring.graphs import Structure, as_structure, symmetric_adjacency
 
 patterns = hnp.arrays(
     np.bool_, st.tuples(st.integers(0, 12), st.integers(0, 12)), elements=st.booleans()

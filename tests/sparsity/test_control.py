@@ -22,7 +22,8 @@ from pytensor.scan.op import Scan
 from pytensor.scan.utils import until
 
 import sparsediff as sd
-from sparsediff.sparsity.propagate import _wrt_seeds, prepare_graph, propagate
+from sparsediff.sparsity.graph import prepare_graph, wrt_seeds
+from sparsediff.sparsity.propagate import propagate
 from tests.sparsity.dense_truth import dense_nonzeros
 
 
@@ -43,7 +44,7 @@ def _dense(patterns):
 
 def _propagate_fgraph(fgraph, wrt):
     """Detection on a graph as given (no canonicalization), to reach a rule directly."""
-    seeds, offsets = _wrt_seeds(wrt)
+    seeds, offsets = wrt_seeds(wrt)
     return propagate(fgraph, seeds, offsets[-1])[fgraph.outputs[0]].toarray()
 
 

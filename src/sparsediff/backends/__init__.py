@@ -1,12 +1,12 @@
-"""Backend support for the sparse results of sparsediff.
+"""Backend support: JAX conversions of sparse results, and the huge-pages allocator hook.
 
-* JAX (:mod:`sparsediff.backends.jax`): PyTensor has no JAX conversion for its sparse
-  constructor ``CSM``; ours returns a ``jax.experimental.sparse.BCSR``. It is registered as soon
-  as PyTensor's JAX dispatch is imported (lazily: importing sparsediff does not import JAX).
+* :mod:`sparsediff.backends.jax`: PyTensor has no JAX conversion for its sparse constructor
+  ``CSM``; ours returns a ``jax.experimental.sparse.BCSR`` (registered lazily, when PyTensor's
+  JAX dispatch is imported, by :mod:`sparsediff._register`).
+* :mod:`sparsediff.backends.hugepages`: transparent huge pages for large Numba outputs.
 """
 
-from sparsediff.backends.jax import install_jax_hook
+from sparsediff.backends.hugepages import enable_numba_hugepages
+from sparsediff.backends.jax import install_jax_hook, register_jax
 
-install_jax_hook()
-
-__all__ = ["install_jax_hook"]
+__all__ = ["enable_numba_hugepages", "install_jax_hook", "register_jax"]

@@ -47,7 +47,7 @@ def register_jax() -> None:
     from pytensor.sparse.math import Dot, StructuredDot
     from pytensor.sparse.type import SparseTensorType
 
-    from sparsediff.substitution import Substitute, jax_funcify_substitute
+    from sparsediff.decompression.substitution import Substitute, jax_funcify_substitute
 
     jax_funcify.register(Substitute)(jax_funcify_substitute)
 

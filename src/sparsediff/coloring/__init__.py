@@ -1,4 +1,4 @@
-"""Stage 2 of the pipeline: color a sparsity pattern so that few JVPs/VJPs/HVPs recover it.
+"""Stage 2: color a sparsity pattern so that few JVPs/VJPs/HVPs recover it.
 
 ``color(pattern, kind)`` returns a :class:`Coloring`:
 
@@ -26,30 +26,31 @@ and fewer passes. Star ``auto`` runs the star algorithm with every order (stoppi
 bound of :func:`lower_bound`), then — only if that can still be beaten — a distance-2 coloring
 of ``P ∪ Pᵀ ∪ I`` (a valid star coloring too) the same way. For an explicit star order both
 algorithms run with that order and the smaller result is kept (ties: the star algorithm).
+
+Modules: ``select`` (the policy: :func:`color`, orders tried, the best kept), ``graphs`` (the
+bipartite / adjacency structures), ``orders`` and ``buckets`` (vertex orders), ``greedy``
+(distance-2 and DSATUR), ``star``, ``acyclic``, ``bicolor`` (the algorithms), ``result``
+(:class:`Coloring`), ``validity`` (what a coloring argument is, :class:`ColoringError`) and
+``checks`` (whether a coloring is valid for a pattern, naming the offending pair).
 """
 
-from __future__ import annotations
-
-from collections.abc import Sequence
-
-import numpy as np
-
-from sparsediff.coloring.acyclic import acyclic_coloring
-from sparsediff.coloring.bicolor import augmented_adjacency, neutralize, star_bicolor_products
 from sparsediff.coloring.checks import check_coloring, is_valid_coloring
-from sparsediff.coloring.greedy import dsatur, greedy_coloring, recolor_by_classes
-from sparsediff.coloring.orders import ORDERS, degrees, vertex_order
+from sparsediff.coloring.orders import ORDERS
 from sparsediff.coloring.result import Coloring, ColoringKind
-from sparsediff.coloring.star import star_coloring
-from sparsediff.coloring.structure import (
-    Structure,
-    TwoHop,
-    adjacency_two_hop,
-    as_structure,
-    bipartite,
-    closed_two_hop,
-    symmetric_adjacency,
+from sparsediff.coloring.select import (
+    AUTO_ORDERS,
+    AUTO_ORDERS_BIDIRECTIONAL,
+    AUTO_ORDERS_LARGE,
+    AUTO_RECOLOR_PASSES,
+    AUTO_RECOLOR_PASSES_LARGE,
+    AUTO_RECOLOR_PATIENCE,
+    AUTO_RECOLOR_PATIENCE_LARGE,
+    AUTO_WORK_LIMIT,
+    KINDS,
+    color,
+    lower_bound,
 )
+from sparsediff.coloring.validity import ColoringError
 
 __all__ = [
     "AUTO_ORDERS",
@@ -63,332 +64,10 @@ __all__ = [
     "KINDS",
     "ORDERS",
     "Coloring",
+    "ColoringError",
     "ColoringKind",
     "check_coloring",
     "color",
     "is_valid_coloring",
     "lower_bound",
 ]
-
-KINDS: tuple[str, ...] = ("column", "row", "star", "acyclic", "bidirectional")
-
-#: What ``order="auto"`` tries, in this order (``random`` is left out: it rarely wins and its
-#: scattered memory accesses make it the slowest sweep at large n).
-AUTO_ORDERS: tuple[str, ...] = (
-    "natural",
-    "largest_first",
-    "dsatur",
-    "smallest_last",
-    "incidence_degree",
-    "dynamic_largest_first",
-)
-#: What bidirectional ``auto`` tries: the star bicoloring of a dense row and a dense column
-#: needs them colored last (``largest_last``: 3 products where the other orders need ~n).
-AUTO_ORDERS_BIDIRECTIONAL: tuple[str, ...] = ("largest_last", *AUTO_ORDERS)
-#: What ``auto`` tries when one sweep costs more than :data:`AUTO_WORK_LIMIT` neighbour visits.
-AUTO_ORDERS_LARGE: tuple[str, ...] = ("natural", "largest_first", "dsatur")
-#: Neighbour visits per sweep (Σ over rows of their length², about 0.1 s here) above which
-#: ``auto`` trims its orders to :data:`AUTO_ORDERS_LARGE`. The 2-D Bratu pattern at n = 10⁶
-#: costs 2.5·10⁷.
-AUTO_WORK_LIMIT = 20_000_000
-#: Iterated-greedy passes ``auto`` runs on its best distance-2 coloring: at most this many, and
-#: it stops after ``patience`` passes without a gain (or at the lower bound). A pass visits the
-#: vertices class by class, which scatters memory accesses: at n = 10⁶ it costs several plain
-#: sweeps, hence the smaller budget above :data:`AUTO_WORK_LIMIT`.
-AUTO_RECOLOR_PASSES = 20
-AUTO_RECOLOR_PATIENCE = 5
-AUTO_RECOLOR_PASSES_LARGE = 4
-AUTO_RECOLOR_PATIENCE_LARGE = 2
-
-
-def color(
-    pattern,
-    kind: ColoringKind = "column",
-    order: str | Sequence[str] | np.ndarray = "auto",
-    seed: int = 0,
-) -> Coloring:
-    """Color the columns (``"column"``), rows (``"row"``), symmetric structure (``"star"``,
-    ``"acyclic"``) or columns and rows together (``"bidirectional"``) of ``pattern`` — a SciPy
-    sparse matrix/array (stored entries are the structure) or a dense 2-D array (its nonzeros
-    are). ``seed`` drives ``order="random"``. A custom permutation for ``"bidirectional"``
-    orders the ``n + m`` vertices of ``[0 Jᵀ; J 0]`` (columns first).
-    """
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise ValueError(f"unknown coloring kind {kind!r}; expected one of {', '.join(KINDS)}")
-    orders, permutation = _parse_order(order)
-    auto = isinstance(order, str) and order == "auto"
-    s = as_structure(pattern)
-    if kind == "star":
-        if s.shape[0] != s.shape[1]:
-            raise ValueError(
-                f"star coloring needs a square (symmetric) pattern, got shape {s.shape}; "
-                "use kind='column' or kind='row' for a Jacobian"
-            )
-        return _color_star(s, orders, permutation, seed, auto)
-    if kind == "acyclic":
-        if s.shape[0] != s.shape[1]:
-            raise ValueError(
-                f"acyclic coloring needs a square (symmetric) pattern, got shape {s.shape}; "
-                "use kind='column', 'row' or 'bidirectional' for a Jacobian"
-            )
-        return _color_acyclic(s, orders, permutation, seed, auto)
-    if kind == "bidirectional":
-        if auto:
-            orders = AUTO_ORDERS_BIDIRECTIONAL
-        return _color_bidirectional(s, orders, permutation, seed, auto)
-    if kind == "row":
-        s = s.transpose()
-    return _color_distance2(s, kind, orders, permutation, seed, auto)
-
-
-def lower_bound(pattern, kind: ColoringKind = "column") -> int:
-    """Colors no column (row) coloring can go below: the most nonzeros in one row (column).
-
-    For ``"star"`` a bound that is cheap to state: 3 when ``P ∪ Pᵀ`` is not a forest of stars
-    (some edge joins two vertices of degree ≥ 2, so a path on four vertices or a triangle
-    exists), 2 when there is an off-diagonal nonzero, 1 when there are vertices, else 0.
-    """
-    s = as_structure(pattern)
-    if kind == "row":
-        s = s.transpose()
-    elif kind == "star":
-        if s.shape[0] != s.shape[1]:
-            raise ValueError(f"star coloring needs a square pattern, got shape {s.shape}")
-        return _star_bound(symmetric_adjacency(s))
-    elif kind in ("acyclic", "bidirectional"):
-        raise ValueError(f"no lower bound is implemented for kind {kind!r}")
-    elif kind != "column":
-        raise ValueError(f"unknown coloring kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return _distance2_bound(s)
-
-
-# --------------------------------------------------------------------------------------------
-
-
-def _distance2_bound(s: Structure) -> int:
-    """Most nonzeros in a row; at least 1 when there are columns to color."""
-    n = s.shape[1]
-    return max(1, int(s.row_lengths().max(initial=0))) if n else 0
-
-
-def _star_bound(adj: Structure) -> int:
-    """See :func:`lower_bound` (kind ``"star"``)."""
-    n = adj.shape[0]
-    if n == 0:
-        return 0
-    if adj.nnz == 0:
-        return 1
-    deg = adj.row_lengths()
-    rows = np.repeat(np.arange(n), deg)
-    return 3 if np.any((deg[rows] >= 2) & (deg[adj.indices] >= 2)) else 2
-
-
-def _parse_order(order) -> tuple[tuple[str, ...], np.ndarray | None]:
-    if isinstance(order, str):
-        if order == "auto":
-            return AUTO_ORDERS, None
-        if order not in ORDERS:
-            raise ValueError(
-                f"unknown order {order!r}; expected 'auto' or one of {', '.join(ORDERS)}"
-            )
-        return (order,), None
-    if isinstance(order, np.ndarray) and np.issubdtype(order.dtype, np.integer):
-        return ("custom",), np.asarray(order, dtype=np.int64)
-    if isinstance(order, Sequence) and order and all(isinstance(o, str) for o in order):
-        names: list[str] = []
-        for o in order:
-            names.extend(_parse_order(o)[0])
-        return tuple(dict.fromkeys(names)), None
-    raise TypeError(
-        "order must be 'auto', an order name, a sequence of order names, "
-        f"or an integer permutation array; got {order!r}"
-    )
-
-
-def _check_permutation(perm: np.ndarray, n: int) -> np.ndarray:
-    if perm.ndim != 1 or perm.size != n or (n and (perm.min() < 0 or perm.max() >= n)):
-        raise ValueError(f"a custom order must be a permutation of range({n})")
-    if n and np.bincount(perm, minlength=n).max() != 1:
-        raise ValueError(f"a custom order must be a permutation of range({n}) (repeats found)")
-    return perm
-
-
-def _coloring(colors: np.ndarray, kind: str, order: str, method: str, passes: int = 0) -> Coloring:
-    n_colors = int(colors.max()) + 1 if colors.size else 0
-    return Coloring(colors, n_colors, kind, order, method, passes)  # type: ignore[arg-type]
-
-
-def _n(colors: np.ndarray) -> int:
-    return int(colors.max()) + 1 if colors.size else 0
-
-
-def _sweep(g: TwoHop, name: str, seed: int, deg, perm) -> np.ndarray:
-    """Colors of one greedy distance-2 sweep of ``g``."""
-    if name == "custom":
-        return greedy_coloring(g, _check_permutation(perm, g.n))
-    if name == "dsatur":
-        return dsatur(g, deg)[0]
-    return greedy_coloring(g, vertex_order(g, name, seed, deg))
-
-
-def _progress(colors: np.ndarray) -> tuple[int, int]:
-    """Iterated greedy makes progress while (colors, size of the smallest class) decreases:
-    emptying the smallest class is how a color disappears."""
-    return _n(colors), int(np.bincount(colors).min()) if colors.size else 0
-
-
-def _needs_degrees(orders) -> bool:
-    return any(o not in ("natural", "random", "custom") for o in orders)
-
-
-def _best_distance2(
-    g: TwoHop, orders, perm, seed: int, bound: int, auto: bool, beat: int | None = None
-) -> tuple[np.ndarray, str, int]:
-    """Best distance-2 coloring over ``orders`` (stopping at the lower ``bound``), then, for
-    ``auto``, iterated-greedy passes: ``(colors, order name, passes)``.
-
-    ``beat``: the result only matters if it has fewer colors than this; the passes (which
-    usually remove one color) are skipped when they would need to remove more.
-    """
-    large = g.work() > AUTO_WORK_LIMIT
-    if auto and large:
-        orders = AUTO_ORDERS_LARGE
-    deg = degrees(g) if _needs_degrees(orders) else None
-    best, best_name = None, orders[0]
-    for name in orders:
-        colors = _sweep(g, name, seed, deg, perm)
-        if best is None or _n(colors) < _n(best):
-            best, best_name = colors, name
-        if _n(colors) <= bound:
-            break
-    if beat is not None and _n(best) > beat:
-        auto = False
-    most = AUTO_RECOLOR_PASSES_LARGE if large else AUTO_RECOLOR_PASSES
-    patience = AUTO_RECOLOR_PATIENCE_LARGE if large else AUTO_RECOLOR_PATIENCE
-    passes = best_passes = last_progress = 0
-    current = best
-    record = _progress(best)
-    while auto and passes < most and _n(best) > bound and passes - last_progress < patience:
-        current = recolor_by_classes(g, current)
-        passes += 1
-        if _n(current) < _n(best):
-            best, best_passes = current, passes
-        if _progress(current) < record:
-            record, last_progress = _progress(current), passes
-    return best, best_name, best_passes
-
-
-def _color_distance2(s: Structure, kind, orders, perm, seed: int, auto: bool) -> Coloring:
-    """Column coloring of ``s`` (the transpose already taken for rows)."""
-    n = s.shape[1]
-    if n == 0:
-        return _coloring(np.zeros(0, dtype=np.int64), kind, orders[0], "distance2")
-    bound = _distance2_bound(s)
-    if auto and bound == n:
-        # a full row: every pair of columns conflicts, and natural order gives 0 … n-1
-        return _coloring(np.arange(n, dtype=np.int64), kind, "natural", "distance2")
-    colors, name, passes = _best_distance2(bipartite(s), orders, perm, seed, bound, auto)
-    return _coloring(colors, kind, name, "distance2", passes)
-
-
-def _color_star(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
-    n = s.shape[0]
-    if n == 0:
-        return _coloring(np.zeros(0, dtype=np.int64), "star", orders[0], "star")
-    adj = symmetric_adjacency(s)
-    closed = symmetric_adjacency(s, diagonal=True)
-    g2 = closed_two_hop(closed)
-    if auto and g2.work() > AUTO_WORK_LIMIT:
-        orders = AUTO_ORDERS_LARGE
-    max_degree = float(adj.row_lengths().max(initial=0))
-    if auto and max_degree * max_degree > AUTO_WORK_LIMIT:
-        # a dense row (arrowhead, global coupling): any order that colors it before its
-        # neighbours costs deg² — minutes at n = 10⁶; largest_last stays O(nnz)
-        orders = ("largest_last",)
-    trivial = _star_bound(adj)
-    g1 = adjacency_two_hop(adj)
-    deg = degrees(g1) if _needs_degrees(orders) else None
-    best, best_name = None, orders[0]
-    for name in orders:
-        if name == "custom":
-            order = _check_permutation(perm, n)
-        else:
-            order = vertex_order(g1, name, seed, deg)
-        colors = star_coloring(adj, order)
-        if best is None or _n(colors) < _n(best):
-            best, best_name = colors, name
-        if _n(colors) <= trivial:
-            break
-    # a distance-2 coloring of P ∪ Pᵀ ∪ I is a star coloring too; it needs at least
-    # max degree + 1 colors, so it is only worth trying when that can beat the star result
-    d2_bound = int(closed.row_lengths().max(initial=0))
-    if d2_bound < _n(best):
-        colors, name, passes = _best_distance2(
-            g2, orders, perm, seed, d2_bound, auto, beat=_n(best)
-        )
-        if _n(colors) < _n(best):
-            return _coloring(colors, "star", name, "distance2", passes)
-    return _coloring(best, "star", best_name, "star")
-
-
-def _orders_for(adj: Structure, orders, auto: bool, large_orders) -> tuple[str, ...]:
-    """``orders``, or ``large_orders`` for ``auto`` on a graph where one sweep is expensive.
-
-    The star and acyclic kernels look at the neighbourhoods of colored neighbours: a vertex of
-    degree d colored early is looked at by each of its d neighbours, d² work (n² for a dense
-    row). ``largest_last`` colors such vertices after their neighbours, so it stays O(nnz).
-    """
-    deg = adj.row_lengths().astype(np.float64)
-    if auto and float(deg @ deg) > AUTO_WORK_LIMIT:
-        return large_orders
-    return orders
-
-
-def _order_of(g: TwoHop, name: str, perm, seed: int, deg) -> np.ndarray:
-    if name == "custom":
-        return _check_permutation(perm, g.n)
-    return vertex_order(g, name, seed, deg)
-
-
-def _color_acyclic(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
-    """Best greedy acyclic coloring over ``orders`` (stops at 2 colors: any edge needs 2)."""
-    n = s.shape[0]
-    if n == 0:
-        return _coloring(np.zeros(0, dtype=np.int64), "acyclic", orders[0], "acyclic")
-    adj = symmetric_adjacency(s)
-    g1 = adjacency_two_hop(adj)
-    orders = _orders_for(adj, orders, auto, ("largest_last", *AUTO_ORDERS_LARGE))
-    deg = degrees(g1) if _needs_degrees(orders) else None
-    trivial = 2 if adj.nnz else 1
-    best, best_name = None, orders[0]
-    for name in orders:
-        colors = acyclic_coloring(adj, _order_of(g1, name, perm, seed, deg))
-        if best is None or _n(colors) < _n(best):
-            best, best_name = colors, name
-        if _n(colors) <= trivial:
-            break
-    return _coloring(best, "acyclic", best_name, "acyclic")
-
-
-def _color_bidirectional(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
-    """Best star bicoloring over ``orders``: star coloring of ``[0 Jᵀ; J 0]`` in each order,
-    neutral colors, fewest products kept (stops at 1)."""
-    m, n = s.shape
-    aug = augmented_adjacency(s)
-    if s.nnz == 0:
-        z = np.zeros(n, dtype=np.int64)
-        return Coloring(z, 0, "bidirectional", orders[0], "star_bicoloring", 0, np.zeros(m))
-    g1 = adjacency_two_hop(aug)
-    orders = _orders_for(aug, orders, auto, ("largest_last",))
-    deg = degrees(g1) if _needs_degrees(orders) else None
-    best, best_name, best_cost = None, orders[0], None
-    for name in orders:
-        colors = star_coloring(aug, _order_of(g1, name, perm, seed, deg))
-        col, row = neutralize(s, colors)
-        cost = star_bicolor_products(col, row)
-        if best is None or cost < best_cost:
-            best, best_name, best_cost = (col, row), name, cost
-        if cost <= 1:
-            break
-    col, row = best
-    return Coloring(col, best_cost, "bidirectional", best_name, "star_bicoloring", 0, row)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from sparsediff.coloring.graphs import Structure
 from sparsediff.coloring.star import _edge_ids
-from sparsediff.coloring.structure import Structure
 
 __all__ = ["Peeling", "acyclic_coloring", "substitution_order"]
 

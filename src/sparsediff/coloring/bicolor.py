@@ -26,7 +26,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.structure import Structure, transpose_positions
+from sparsediff.coloring.graphs import Structure, transpose_positions
 
 __all__ = ["augmented_adjacency", "bicolor_readable", "neutralize", "star_bicolor_products"]
 

@@ -24,77 +24,74 @@ import numpy as np
 
 from sparsediff.coloring.acyclic import substitution_order
 from sparsediff.coloring.bicolor import bicolor_readable
+from sparsediff.coloring.graphs import Structure, as_structure, symmetric_adjacency
 from sparsediff.coloring.result import Coloring
-from sparsediff.coloring.structure import Structure, as_structure, symmetric_adjacency
+from sparsediff.coloring.validity import ColoringError, colors_and_kind
 
 __all__ = ["check_coloring", "is_valid_coloring"]
 
 
 def check_coloring(pattern, coloring: Coloring | np.ndarray, kind: str | None = None) -> None:
-    """Raise ``ValueError`` naming an offending pair unless ``coloring`` is valid for ``pattern``.
+    """Raise :class:`ColoringError` (a ``ValueError``) naming an offending pair unless
+    ``coloring`` is valid for ``pattern``.
 
     ``coloring`` is a :class:`Coloring`, or an integer array of colors together with ``kind``
     (for ``"bidirectional"``: a pair ``(column colors, row colors)``).
     """
     s = pattern if isinstance(pattern, Structure) else as_structure(pattern)
-    colors, kind = _colors_and_kind(coloring, kind)
     m, n = s.shape
+    requested = coloring.kind if isinstance(coloring, Coloring) else kind
+    if requested in ("star", "acyclic") and m != n:
+        raise ColoringError(f"a {requested} coloring needs a square pattern, got shape {s.shape}")
+    colors, kind = colors_and_kind(coloring, kind, (m, n))
     if kind == "bidirectional":
         _check_bidirectional(s, colors)
         return
     if kind == "column":
-        _check_length(colors, n, "column")
         bad = _first_conflict(s.indptr, s.indices, colors)
         if bad[0] >= 0:
             i, a, b = bad
-            raise ValueError(
+            raise ColoringError(
                 f"invalid column coloring: columns {a} and {b} share color {colors[a]} "
                 f"and both have a nonzero in row {i}"
             )
     elif kind == "row":
-        _check_length(colors, m, "row")
         t = s.transpose()
         bad = _first_conflict(t.indptr, t.indices, colors)
         if bad[0] >= 0:
             j, a, b = bad
-            raise ValueError(
+            raise ColoringError(
                 f"invalid row coloring: rows {a} and {b} share color {colors[a]} "
                 f"and both have a nonzero in column {j}"
             )
     elif kind == "star":
-        if m != n:
-            raise ValueError(f"a star coloring needs a square pattern, got shape {s.shape}")
-        _check_length(colors, n, "star")
         adj = symmetric_adjacency(s)
         bad = _first_star_violation(adj.indptr, adj.indices, colors)
         if bad[0] == 0:
             v, w = bad[1], bad[2]
-            raise ValueError(
+            raise ColoringError(
                 f"invalid star coloring: adjacent vertices {v} and {w} share color {colors[v]}"
             )
         if bad[0] == 1:
             a, v, w, d = bad[1:]
-            raise ValueError(
+            raise ColoringError(
                 f"invalid star coloring: the path {a} - {v} - {w} - {d} uses only colors "
                 f"{colors[a]} and {colors[v]}, so H[{v}, {w}] cannot be recovered directly "
                 f"(column {w} shares color {colors[w]} with column {a} in row {v}, and column "
                 f"{v} shares color {colors[v]} with column {d} in row {w})"
             )
     elif kind == "acyclic":
-        if m != n:
-            raise ValueError(f"an acyclic coloring needs a square pattern, got shape {s.shape}")
-        _check_length(colors, n, "acyclic")
         adj = symmetric_adjacency(s)
         bad = _first_star_violation(adj.indptr, adj.indices, colors)
         if bad[0] == 0:
             v, w = bad[1], bad[2]
-            raise ValueError(
+            raise ColoringError(
                 f"invalid acyclic coloring: adjacent vertices {v} and {w} share color {colors[v]}"
             )
         peel = substitution_order(adj, colors)
         if not peel.complete:
             v = peel.cycle_vertex
-            raise ValueError(
+            raise ColoringError(
                 f"invalid acyclic coloring: vertex {v} lies on a cycle colored with two colors "
                 "only, so its entries cannot be recovered by substitution"
             )
@@ -106,17 +103,14 @@ def check_coloring(pattern, coloring: Coloring | np.ndarray, kind: str | None = 
 
 
 def _check_bidirectional(s: Structure, colors) -> None:
-    m, n = s.shape
     col, row = colors
-    _check_length(col, n, "bidirectional", "column")
-    _check_length(row, m, "bidirectional", "row")
     col_ok, row_ok = bicolor_readable(s, col, row, neutral=0)
     bad = np.flatnonzero(~(col_ok | row_ok))
     if bad.size:
         q = int(bad[0])
         i = int(np.searchsorted(s.indptr, q, side="right") - 1)
         j = int(s.indices[q])
-        raise ValueError(
+        raise ColoringError(
             f"invalid bidirectional coloring: J[{i}, {j}] can be read from neither side (column "
             f"{j} has color {col[j]}, row {i} has color {row[i]}; 0 is neutral, and a nonzero "
             "needs its column to be the only one of its color in its row, or its row the only "
@@ -128,48 +122,9 @@ def is_valid_coloring(pattern, coloring: Coloring | np.ndarray, kind: str | None
     """``True`` iff :func:`check_coloring` passes."""
     try:
         check_coloring(pattern, coloring, kind)
-    except ValueError:
+    except ValueError:  # ColoringError included
         return False
     return True
-
-
-def _colors_and_kind(coloring, kind):
-    if isinstance(coloring, Coloring):
-        if kind is not None and kind != coloring.kind:
-            raise ValueError(f"kind {kind!r} given for a {coloring.kind!r} coloring")
-        if coloring.kind == "bidirectional":
-            return (coloring.colors, coloring.row_colors), coloring.kind
-        return coloring.colors, coloring.kind
-    if kind is None:
-        raise TypeError(
-            "pass kind= ('column', 'row', 'star', 'acyclic' or 'bidirectional') with plain colors"
-        )
-    if kind == "bidirectional":
-        if not (isinstance(coloring, tuple | list) and len(coloring) == 2):
-            raise TypeError(
-                "a bidirectional coloring given as arrays must be a pair "
-                "(column colors, row colors)"
-            )
-        return tuple(_int_colors(c) for c in coloring), kind
-    return _int_colors(coloring), kind
-
-
-def _int_colors(coloring) -> np.ndarray:
-    colors = np.asarray(coloring)
-    if colors.size and not np.issubdtype(colors.dtype, np.integer):
-        raise ValueError(f"colors must be integers, got dtype {colors.dtype}")
-    return colors.astype(np.int64)
-
-
-def _check_length(colors: np.ndarray, size: int, kind: str, per: str | None = None) -> None:
-    per = per or ("row" if kind == "row" else "column")
-    if colors.ndim != 1 or colors.size != size:
-        raise ValueError(
-            f"a {kind} coloring needs one color per {per} ({size}), got shape {colors.shape}"
-        )
-    if size and colors.min() < 0:
-        v = int(np.argmin(colors))
-        raise ValueError(f"invalid {kind} coloring: {per} {v} has negative color {colors[v]}")
 
 
 @numba.njit(cache=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.orders import bucket_push, bucket_remove, buckets_init, degrees
-from sparsediff.coloring.structure import TwoHop
+from sparsediff.coloring.buckets import bucket_push, bucket_remove, buckets_init
+from sparsediff.coloring.graphs import TwoHop, degrees
 
 __all__ = ["dsatur", "greedy_coloring", "recolor_by_classes"]
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.structure import TwoHop
+from sparsediff.coloring.buckets import bucket_push, bucket_remove, buckets_init
+from sparsediff.coloring.graphs import TwoHop, degrees
+from sparsediff.coloring.greedy import dsatur
 
 __all__ = ["ORDERS", "degrees", "vertex_order"]
 
@@ -32,11 +34,6 @@ ORDERS: tuple[str, ...] = (
     "dsatur",
     "random",
 )
-
-
-def degrees(g: TwoHop) -> np.ndarray:
-    """Number of distinct neighbours of every vertex."""
-    return _degrees(g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx)
 
 
 def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = None) -> np.ndarray:
@@ -61,16 +58,18 @@ def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = 
         return np.argsort(deg, kind="stable").astype(np.int64)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    if order == "dsatur":
+        return dsatur(g, deg)[1]
     args = (n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx)
+    buckets = int(deg.max(initial=0)) + 1  # every key stays within 0 … max degree
+    first = -np.arange(n, dtype=np.int64)  # ties: the smallest index first (pushed last)
     if order == "smallest_last":
-        return _smallest_last(*args, deg)
+        return _bucket_order(*args, deg.copy(), buckets, first, False, -1, True)
     if order == "incidence_degree":
-        return _incidence_degree(*args, deg)
-    if order == "dynamic_largest_first":
-        return _dynamic_largest_first(*args, deg)
-    from sparsediff.coloring.greedy import dsatur  # order == "dsatur"
-
-    return dsatur(g, deg)[1]
+        # ties: the largest degree first, then the most recently touched
+        insert = deg * n - np.arange(n, dtype=np.int64) + n
+        return _bucket_order(*args, np.zeros(n, dtype=np.int64), buckets, insert, True, 1, False)
+    return _bucket_order(*args, deg.copy(), buckets, first, True, -1, False)  # dynamic LF
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,88 +78,38 @@ def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = 
 
 
 @numba.njit(cache=True)
-def _degrees(n, a_ptr, a_idx, b_ptr, b_idx):
-    deg = np.zeros(n, dtype=np.int64)
-    mark = np.full(n, -1, dtype=np.int64)
-    for v in range(n):
-        mark[v] = v
-        d = 0
-        for k in range(a_ptr[v], a_ptr[v + 1]):
-            i = a_idx[k]
-            for t in range(b_ptr[i], b_ptr[i + 1]):
-                u = b_idx[t]
-                if mark[u] != v:
-                    mark[u] = v
-                    d += 1
-        deg[v] = d
-    return deg
+def _bucket_order(
+    n, a_ptr, a_idx, b_ptr, b_idx, key, n_buckets, insert_key, largest, delta, reverse
+):
+    """The three dynamic orders, one kernel: repeatedly take a vertex whose ``key`` is the
+    largest (``largest``) or the smallest among the vertices not yet taken, and add ``delta`` to
+    the key of each of its untaken neighbours; ``order[step]`` is the vertex taken at ``step``
+    (``reverse``: ``order[n - 1 - step]``). Keys stay below ``n_buckets``; ``insert_key`` breaks
+    ties (see :func:`buckets_init`). ``key`` is modified.
 
-
-@numba.njit(cache=True)
-def buckets_init(n, key, n_buckets, ascending_insert_key):
-    """Bucket queue: ``head[b]``, ``nxt[v]``, ``prv[v]``; vertices pushed so that within a
-    bucket the head is the last pushed. ``ascending_insert_key`` (per vertex) decides the push
-    order: vertices are pushed by increasing value, so ties go to the largest value."""
-    head = np.full(n_buckets, -1, dtype=np.int64)
-    nxt = np.full(n, -1, dtype=np.int64)
-    prv = np.full(n, -1, dtype=np.int64)
-    perm = np.argsort(ascending_insert_key, kind="mergesort")
-    for t in range(n):
-        v = perm[t]
-        b = key[v]
-        h = head[b]
-        nxt[v] = h
-        if h >= 0:
-            prv[h] = v
-        head[b] = v
-    return head, nxt, prv
-
-
-@numba.njit(cache=True, inline="always")
-def bucket_remove(head, nxt, prv, key, v):
-    p = prv[v]
-    q = nxt[v]
-    if p >= 0:
-        nxt[p] = q
-    else:
-        head[key[v]] = q
-    if q >= 0:
-        prv[q] = p
-    prv[v] = -1
-    nxt[v] = -1
-
-
-@numba.njit(cache=True, inline="always")
-def bucket_push(head, nxt, prv, key, v):
-    b = key[v]
-    h = head[b]
-    nxt[v] = h
-    prv[v] = -1
-    if h >= 0:
-        prv[h] = v
-    head[b] = v
-
-
-@numba.njit(cache=True)
-def _smallest_last(n, a_ptr, a_idx, b_ptr, b_idx, deg):
-    """Repeatedly remove a vertex of smallest degree in what remains; color in reverse."""
-    key = deg.copy()
-    maxd = 0
-    for v in range(n):
-        maxd = max(maxd, key[v])
-    # ties: the smallest index is removed first (pushed last)
-    head, nxt, prv = buckets_init(n, key, maxd + 1, -np.arange(n))
-    removed = np.zeros(n, dtype=np.bool_)
+    - smallest-last: key = degree, smallest, delta -1, reversed;
+    - dynamic largest-first: key = degree, largest, delta -1;
+    - incidence degree: key = 0 (taken neighbours), largest, delta +1.
+    """
+    cur = 0
+    if largest:
+        for v in range(n):
+            cur = max(cur, key[v])
+    head, nxt, prv = buckets_init(n, key, n_buckets, insert_key)
+    taken = np.zeros(n, dtype=np.bool_)
     mark = np.full(n, -1, dtype=np.int64)
     order = np.empty(n, dtype=np.int64)
-    lo = 0
     for step in range(n):
-        while head[lo] < 0:
-            lo += 1
-        v = head[lo]
+        if largest:
+            while head[cur] < 0:
+                cur -= 1
+        else:
+            while head[cur] < 0:
+                cur += 1
+        v = head[cur]
         bucket_remove(head, nxt, prv, key, v)
-        removed[v] = True
-        order[n - 1 - step] = v
+        taken[v] = True
+        order[n - 1 - step if reverse else step] = v
         mark[v] = v
         for k in range(a_ptr[v], a_ptr[v + 1]):
             i = a_idx[k]
@@ -168,78 +117,12 @@ def _smallest_last(n, a_ptr, a_idx, b_ptr, b_idx, deg):
                 u = b_idx[t]
                 if mark[u] != v:
                     mark[u] = v
-                    if not removed[u]:
+                    if not taken[u]:
                         bucket_remove(head, nxt, prv, key, u)
-                        key[u] -= 1
+                        key[u] += delta
                         bucket_push(head, nxt, prv, key, u)
-        lo = max(lo - 1, 0)
-    return order
-
-
-@numba.njit(cache=True)
-def _incidence_degree(n, a_ptr, a_idx, b_ptr, b_idx, deg):
-    """Repeatedly take the vertex with the most already-taken neighbours (ties: largest degree
-    first, then the most recently touched)."""
-    key = np.zeros(n, dtype=np.int64)
-    maxd = 0
-    for v in range(n):
-        maxd = max(maxd, deg[v])
-    head, nxt, prv = buckets_init(n, key, maxd + 1, deg * n - np.arange(n) + n)
-    done = np.zeros(n, dtype=np.bool_)
-    mark = np.full(n, -1, dtype=np.int64)
-    order = np.empty(n, dtype=np.int64)
-    hi = 0
-    for step in range(n):
-        while head[hi] < 0:
-            hi -= 1
-        v = head[hi]
-        bucket_remove(head, nxt, prv, key, v)
-        done[v] = True
-        order[step] = v
-        mark[v] = v
-        for k in range(a_ptr[v], a_ptr[v + 1]):
-            i = a_idx[k]
-            for t in range(b_ptr[i], b_ptr[i + 1]):
-                u = b_idx[t]
-                if mark[u] != v:
-                    mark[u] = v
-                    if not done[u]:
-                        bucket_remove(head, nxt, prv, key, u)
-                        key[u] += 1
-                        bucket_push(head, nxt, prv, key, u)
-                        if key[u] > hi:
-                            hi = key[u]
-    return order
-
-
-@numba.njit(cache=True)
-def _dynamic_largest_first(n, a_ptr, a_idx, b_ptr, b_idx, deg):
-    """Repeatedly take the vertex with the largest degree among the vertices not yet taken."""
-    key = deg.copy()
-    maxd = 0
-    for v in range(n):
-        maxd = max(maxd, key[v])
-    head, nxt, prv = buckets_init(n, key, maxd + 1, -np.arange(n))
-    done = np.zeros(n, dtype=np.bool_)
-    mark = np.full(n, -1, dtype=np.int64)
-    order = np.empty(n, dtype=np.int64)
-    hi = maxd
-    for step in range(n):
-        while head[hi] < 0:
-            hi -= 1
-        v = head[hi]
-        bucket_remove(head, nxt, prv, key, v)
-        done[v] = True
-        order[step] = v
-        mark[v] = v
-        for k in range(a_ptr[v], a_ptr[v + 1]):
-            i = a_idx[k]
-            for t in range(b_ptr[i], b_ptr[i + 1]):
-                u = b_idx[t]
-                if mark[u] != v:
-                    mark[u] = v
-                    if not done[u]:
-                        bucket_remove(head, nxt, prv, key, u)
-                        key[u] -= 1
-                        bucket_push(head, nxt, prv, key, u)
+                        if largest and key[u] > cur:
+                            cur = key[u]
+        if not largest:
+            cur = max(cur - 1, 0)
     return order

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.structure import Structure
+from sparsediff.coloring.graphs import Structure
 
 __all__ = ["star_coloring"]
 

@@ -1,10 +1,8 @@
 """Stage 1: walk a PyTensor graph once and propagate boolean CSR patterns through its Ops.
 
-The graph is first made concrete: ``wrt`` is replaced by variables of its static type,
-gradient-blocking Ops (``zero_grad``, ``disconnected_grad``, ``consider_constant``) become
-fresh independent inputs (they stop dependence exactly where ``pytensor.grad`` would),
-``OpFromGraph`` nodes without gradient overrides are inlined, and the result is
-canonicalized so that shapes and indices fold to constants.
+The graph is first made concrete (:mod:`sparsediff.sparsity.graph`); each node's rule (found
+in :mod:`sparsediff.sparsity.registry`) maps its input patterns to output patterns; an Op
+without a rule gets a dense block where its ``connection_pattern`` connects, with a warning.
 """
 
 from __future__ import annotations
@@ -15,79 +13,20 @@ from collections.abc import Sequence
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.compile.builders import OpFromGraph
-from pytensor.gradient import DisconnectedGrad, DisconnectedInputError, ZeroGrad
+from pytensor.gradient import DisconnectedGrad, DisconnectedInputError
 from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.fg import FunctionGraph
-from pytensor.graph.replace import clone_replace
-from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
-from pytensor.graph.rewriting.utils import rewrite_graph
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.random.op import RandomVariable
 from scipy import sparse as sp
 
-from sparsediff.inputs import as_wrt_list, check_wrt
+from sparsediff._validate import as_wrt_list
 from sparsediff.sparsity import pattern as pat
-from sparsediff.sparsity import rules as _rules  # noqa: F401  (registers the built-in rules)
+from sparsediff.sparsity.graph import prepare_graph, wrt_seeds
 from sparsediff.sparsity.registry import NotConcrete, RuleContext, SparsityWarning, find_rule
 
 #: Largest pattern (in stored entries) a conservative dense fallback may create.
 MAX_FALLBACK_NNZ = 200_000_000
-
-
-@node_rewriter([OpFromGraph])
-def _inline_plain_ofg(fgraph, node):
-    """Inline OpFromGraph nodes whose gradient is their inner graph's (pad, softmax, einsum...)."""
-    op = node.op
-    if op.pullback_overrides is not None or op.pushforward_overrides is not None:
-        return False
-    if type(op).pullback is not OpFromGraph.pullback and not type(op).__module__.startswith(
-        "pytensor."
-    ):
-        # A user subclass with its own gradient: the OpFromGraph rule reads the override.
-        # (PyTensor's own subclasses, e.g. Softmax, differentiate like their inner graph.)
-        return False
-    frozen = op._frozen_fgraph
-    return frozen.bind(dict(zip(frozen.inputs, node.inputs, strict=True)))
-
-
-def prepare_graph(
-    expressions: Sequence[Variable],
-    wrt: Sequence[Variable],
-    consider_constant: Sequence[Variable] = (),
-) -> tuple[FunctionGraph, list[Variable]]:
-    """A canonical, concrete copy of the graph; returns it and the fresh ``wrt`` variables."""
-    fresh_wrt = [w.type.clone(shape=check_wrt(w))() for w in wrt]
-    for fresh, w in zip(fresh_wrt, wrt, strict=True):
-        fresh.name = w.name
-    # consider_constant is cloned alongside, to find its copies in the cloned graph.
-    cloned = clone_replace(
-        [*expressions, *consider_constant], dict(zip(wrt, fresh_wrt, strict=True))
-    )
-    outputs, cloned_constants = cloned[: len(expressions)], cloned[len(expressions) :]
-    others = [v for v in ancestors(outputs) if v.owner is None and v not in fresh_wrt]
-    fgraph = FunctionGraph(inputs=[*fresh_wrt, *others], outputs=outputs, clone=False)
-    dfs_rewriter(_inline_plain_ofg).rewrite(fgraph)
-
-    # Cut dependence where pytensor.grad would: the variable becomes an independent input.
-    cut = set()
-    for node in fgraph.toposort():
-        if isinstance(node.op, ZeroGrad | DisconnectedGrad):
-            cut.add(node.outputs[0])
-    constants = set(cloned_constants)
-    cut.update(v for v in fgraph.variables if v in constants)
-    for var in cut:
-        if var in fresh_wrt:
-            continue
-        stand_in = var.type()
-        stand_in.name = var.name
-        fgraph.add_input(stand_in)
-        fgraph.replace(var, stand_in, import_missing=True)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
-    return fgraph, fresh_wrt
 
 
 def _fallback(node: Apply, input_patterns, ctx: RuleContext, reason: str, message=None):
@@ -249,17 +188,6 @@ def propagate(
     return patterns
 
 
-def _wrt_seeds(fresh_wrt: Sequence[Variable]) -> tuple[dict[Variable, pat.Pattern], list[int]]:
-    sizes = [int(np.prod(w.type.shape, dtype=np.int64)) for w in fresh_wrt]
-    n_wrt = int(sum(sizes))
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    seeds = {}
-    for w, size, offset in zip(fresh_wrt, sizes, offsets, strict=False):
-        eye = pat.identity(size)
-        seeds[w] = sp.csr_array((eye.data, eye.indices + offset, eye.indptr), shape=(size, n_wrt))
-    return seeds, list(offsets)
-
-
 def jacobian_sparsity(
     expression: Variable,
     wrt: Variable | Sequence[Variable],
@@ -282,7 +210,7 @@ def jacobian_sparsity(
     _handle_disconnected(expression, wrt_list, consider_constant, disconnected_inputs)
     fgraph, fresh_wrt = prepare_graph([expression], wrt_list, consider_constant)
     check_random_variables(fgraph, fresh_wrt)
-    seeds, offsets = _wrt_seeds(fresh_wrt)
+    seeds, offsets = wrt_seeds(fresh_wrt)
     n_wrt = offsets[-1]
     out = fgraph.outputs[0]
     patterns = propagate(fgraph, seeds, n_wrt)

@@ -14,7 +14,7 @@ from pytensor.scalar.basic import Composite
 from pytensor.tensor.elemwise import Elemwise
 
 from sparsediff.sparsity import pattern as pat
-from sparsediff.sparsity.registry import RuleContext, register_sparsity_rule
+from sparsediff.sparsity.registry import RuleContext
 
 #: Scalar Ops whose derivative with respect to every input is zero wherever it is defined.
 ZERO_DERIVATIVE = (
@@ -96,7 +96,6 @@ def _input_masks(scalar_op, node, ctx: RuleContext, out_shape) -> list[np.ndarra
     return masks
 
 
-@register_sparsity_rule(Elemwise)
 def elemwise_rule(op: Elemwise, node, input_patterns, ctx: RuleContext):
     out_shape = ctx.shape(node.outputs[0])
     deps = scalar_dependencies(op.scalar_op, len(node.inputs))

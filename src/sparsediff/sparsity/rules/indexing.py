@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 from pytensor.tensor.subtensor import (
-    AdvancedIncSubtensor,
-    AdvancedIncSubtensor1,
-    IncSubtensor,
     unflatten_index_variables,
 )
 
 from sparsediff.sparsity import pattern as pat
-from sparsediff.sparsity.registry import RuleContext, register_sparsity_rule
+from sparsediff.sparsity.registry import RuleContext
 
 
 def written_positions(op, node, ctx: RuleContext) -> tuple[np.ndarray, np.ndarray]:
@@ -31,9 +28,6 @@ def written_positions(op, node, ctx: RuleContext) -> tuple[np.ndarray, np.ndarra
     return positions.ravel(), sources.ravel()
 
 
-@register_sparsity_rule(IncSubtensor)
-@register_sparsity_rule(AdvancedIncSubtensor1)
-@register_sparsity_rule(AdvancedIncSubtensor)
 def inc_subtensor_rule(op, node, input_patterns, ctx: RuleContext):
     x_pattern, y_pattern = input_patterns[0], input_patterns[1]
     x, y = node.inputs[0], node.inputs[1]

@@ -8,7 +8,7 @@ from pytensor.tensor.extra_ops import CumOp
 from pytensor.tensor.sort import SortOp
 
 from sparsediff.sparsity import pattern as pat
-from sparsediff.sparsity.registry import RuleContext, register_sparsity_rule
+from sparsediff.sparsity.registry import RuleContext
 
 #: Largest selection a prefix (cumulative) rule may build before it refuses.
 MAX_SELECTION_NNZ = 200_000_000
@@ -22,7 +22,6 @@ def _normalize_axes(axis, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(int(a) % ndim for a in axis)) if ndim else ()
 
 
-@register_sparsity_rule(CAReduce)
 def careduce_rule(op: CAReduce, node, input_patterns, ctx: RuleContext):
     """Sum, Prod, Max, Min...: each output joins its reduced slice (max/min over-approximate:
     which element is the maximum depends on the values, the pattern may not)."""
@@ -57,7 +56,6 @@ def _prefix_selection(lines: np.ndarray, size: int) -> pat.sp.csr_array:
     return pat.selection_matrix(rows, cols, (size, size))
 
 
-@register_sparsity_rule(CumOp)
 def cumop_rule(op: CumOp, node, input_patterns, ctx: RuleContext):
     """cumsum/cumprod: element k along the axis depends on elements 0..k."""
     x = node.inputs[0]
@@ -71,7 +69,6 @@ def cumop_rule(op: CumOp, node, input_patterns, ctx: RuleContext):
     return [pat.combine_rows(_prefix_selection(lines, size), input_patterns[0])]
 
 
-@register_sparsity_rule(SortOp)
 def sort_rule(op: SortOp, node, input_patterns, ctx: RuleContext):
     """Which element lands where depends on the values: each output depends on its line."""
     x, axis_var = node.inputs

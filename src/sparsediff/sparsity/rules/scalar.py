@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import pytensor.scalar as ps
-
 from sparsediff.sparsity import pattern as pat
-from sparsediff.sparsity.registry import register_sparsity_rule
 from sparsediff.sparsity.rules.elemwise import scalar_dependencies
 
 
-@register_sparsity_rule(ps.ScalarOp)
 def scalar_op_rule(op, node, input_patterns, ctx):
     deps = scalar_dependencies(op, len(node.inputs))
     return [pat.union([input_patterns[i] for i in sorted(used)]) for used in deps]

@@ -11,7 +11,7 @@ from pytensor.graph.basic import Variable
 from pytensor.tensor.type import TensorType
 from pytensor.tensor.variable import TensorVariable
 
-__all__ = ["as_expression", "as_wrt_list", "check_wrt", "static_shape_of"]
+__all__ = ["as_expression", "as_wrt_list", "check_cost", "check_wrt", "static_shape_of"]
 
 
 def check_wrt(w) -> tuple[int, ...]:
@@ -89,3 +89,18 @@ def as_expression(expression, what: str = "expression") -> TensorVariable:
     if tuple(expression.type.shape) != shape:
         expression = pt.specify_shape(expression, shape)
     return expression
+
+
+def check_cost(cost) -> TensorVariable:
+    """``cost`` as a scalar float tensor, or a clear error (Hessians need a scalar)."""
+    if not isinstance(cost, Variable):
+        raise TypeError(f"cost must be a PyTensor variable, got {type(cost).__name__}")
+    cost = pt.as_tensor_variable(cost)
+    if cost.ndim != 0:
+        raise ValueError(
+            f"hessian needs a scalar cost, got {cost} with {cost.ndim} dimensions "
+            f"(shape {cost.type.shape}); reduce it first (e.g. .sum()) or use sd.jacobian"
+        )
+    if cost.dtype not in pt.type.continuous_dtypes:
+        raise TypeError(f"cost {cost} has dtype {cost.dtype}: it must be floating point")
+    return cost

@@ -1,4 +1,4 @@
-"""Sparse Jacobians: detect → color → choose the mode → build the compressed graph → decompress.
+"""Sparse Jacobians: detect → color → choose the mode → build the compressed graph → decompression.
 
 >>> plan = sd.jacobian_plan(F, x)          # pattern, coloring, mode: decided, no AD graph yet
 >>> J = plan.build()                       # pytensor SparseVariable (CSR), exact
@@ -15,23 +15,34 @@ the row colors, in the same graph, and gathers from their concatenation.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 import scipy.sparse as sp
 from pytensor.graph.basic import Variable
 from pytensor.tensor.variable import TensorVariable
 
-from sparsediff import backends as _backends  # noqa: F401  (JAX conversion of CSM)
-from sparsediff import compressed, decompress
-from sparsediff.decompress import ColoringError, Layout
-from sparsediff.hugepages import enable_numba_hugepages
-from sparsediff.inputs import as_expression, as_wrt_list
+from sparsediff import compression, decompression
+from sparsediff._validate import as_expression, as_wrt_list
+from sparsediff.coloring import check_coloring, color
+from sparsediff.coloring.validity import as_colors, bidirectional_pair
+from sparsediff.decompression import Layout
+from sparsediff.plans.common import (
+    DENSE_DENSITY,
+    DENSE_MAX_SIZE,
+    building,
+    check_format,
+    coloring_kind,
+    fold_limit,
+    is_dense_by_default,
+    n_colors_of,
+)
+from sparsediff.sparsity import jacobian_sparsity
 from sparsediff.sparsity.pattern import as_pattern
 
 __all__ = [
@@ -47,11 +58,6 @@ __all__ = [
 
 Mode = Literal["auto", "forward", "reverse", "bidirectional"]
 
-#: With at most this many rows or columns, ``auto`` computes the Jacobian densely (identity
-#: seeds in the cheaper direction): coloring cannot save anything worth its bookkeeping.
-DENSE_MAX_SIZE = 4
-#: At or above this density, ``auto`` computes the Jacobian densely.
-DENSE_DENSITY = 0.5
 #: Largest compressed matrix (n_colors × rows or columns, in numbers) ``build`` creates.
 MAX_COMPRESSED_SIZE = 400_000_000
 
@@ -71,68 +77,9 @@ AUTO_BIDIRECTIONAL_MIN_COLORS = 8
 _MODES = ("auto", "forward", "reverse", "bidirectional")
 
 
-def _coloring_colors(coloring, size: int, kind_needed: str) -> np.ndarray:
-    colors = getattr(coloring, "colors", coloring)
-    colors = np.asarray(colors)
-    if colors.ndim != 1 or colors.size != size:
-        per = "row" if kind_needed == "row" else "column"
-        raise ColoringError(
-            f"a {kind_needed} coloring needs one color per {per} ({size}), got shape {colors.shape}"
-        )
-    if colors.size and not np.issubdtype(colors.dtype, np.integer):
-        raise ColoringError(f"colors must be integers, got dtype {colors.dtype}")
-    return colors.astype(np.int64)
-
-
 def product_cost(n_jvps: int, n_vjps: int) -> float:
     """What ``auto`` minimizes: JVPs plus :data:`REVERSE_COST` times VJPs."""
     return n_jvps + REVERSE_COST * n_vjps
-
-
-def _bidirectional_colors(coloring, m: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(column colors, row colors)`` of a bidirectional ``Coloring`` or a pair of arrays."""
-    if getattr(coloring, "kind", None) == "bidirectional":
-        col, row = coloring.colors, coloring.row_colors
-    elif isinstance(coloring, tuple | list) and len(coloring) == 2:
-        col, row = coloring
-    else:
-        raise ColoringError(
-            "mode='bidirectional' needs a bidirectional coloring: sd.color(P, "
-            "kind='bidirectional') or a pair (column colors, row colors), 0 meaning neutral; "
-            f"got {type(coloring).__name__}"
-        )
-    col = _coloring_colors(col, n, "column")
-    row = _coloring_colors(row, m, "row")
-    if (col.size and col.min() < 0) or (row.size and row.min() < 0):
-        raise ColoringError("bidirectional colors must be non-negative (0 is neutral)")
-    return col, row
-
-
-def _n_colors(colors: np.ndarray) -> int:
-    return int(colors.max()) + 1 if colors.size else 0
-
-
-def _call_color(pattern, kind: str, order):
-    from sparsediff.coloring import color
-
-    return color(pattern, kind=kind, order=order)
-
-
-def _check_with_coloring_module(pattern, colors: np.ndarray, kind: str) -> None:
-    """Validate a user-given coloring with stage 2's checker (which names the offending pair)."""
-    try:
-        from sparsediff.coloring import check_coloring
-    except ImportError:  # pragma: no cover - stage 2 missing: decompression checks anyway
-        return
-    try:
-        check_coloring(pattern, colors, kind=kind)
-    except ValueError as err:
-        raise ColoringError(str(err)) from err
-
-
-def coloring_kind(coloring) -> str | None:
-    kind = getattr(coloring, "kind", None)
-    return str(kind) if kind is not None else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,14 +87,15 @@ def coloring_kind(coloring) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(repr=False, eq=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class JacobianPlan:
     """What :func:`jacobian_plan` decided, and everything :meth:`build` needs.
 
     ``pattern`` is the Jacobian's sparsity (a list of blocks when ``wrt`` was a list);
     ``coloring`` the column (forward), row (reverse) or bidirectional coloring, ``None`` when
     ``dense``; ``n_colors`` the number of JVPs or VJPs one evaluation costs (bidirectional: JVPs
-    plus VJPs, see ``n_jvps`` and ``n_vjps``).
+    plus VJPs, see ``n_jvps`` and ``n_vjps``). A plan never changes once made; ``timings``
+    records how long each phase (and the last ``build``) took.
     """
 
     expression: TensorVariable
@@ -247,40 +195,38 @@ class JacobianPlan:
         per row color, all ``wrt`` side by side)."""
         if self.mode == "bidirectional":
             return [self._compressed_bidirectional()]
-        seeds = compressed.seed_matrix(self.colors, self.n_colors, dtype=self.expression.dtype)
-        (expression,), wrt = compressed.isolate_inner_graphs([self.expression], self.wrt)
+        seeds = compression.seed_matrix(self.colors, self.n_colors, dtype=self.expression.dtype)
+        (expression,), wrt = compression.isolate_inner_graphs([self.expression], self.wrt)
         if self.mode == "forward":
             outs = [
-                compressed.compressed_pushforward(
+                compression.compressed_pushforward(
                     expression, wrt, seeds, use_op_pushforward=self.use_op_pushforward
                 )
             ]
         else:
-            outs = compressed.compressed_pullback(expression, wrt, seeds)
+            outs = compression.compressed_pullback(expression, wrt, seeds)
         if self.fold:
             m, n = self.shape
-            limit = max(compressed.DEFAULT_FOLD_LIMIT, 8 * max(self.n_colors, 1) * max(m, n))
-            outs = compressed.fold_constants(outs, limit=limit)
+            outs = compression.fold_constants(outs, limit=fold_limit(self.n_colors, max(m, n)))
         return outs
 
     def _compressed_bidirectional(self) -> Variable:
         dtype = self.expression.dtype
-        col_seeds = compressed.neutral_seed_matrix(self.colors, dtype=dtype)
-        row_seeds = compressed.neutral_seed_matrix(self.row_colors, dtype=dtype)
-        (expression,), wrt = compressed.isolate_inner_graphs([self.expression], self.wrt)
+        col_seeds = compression.neutral_seed_matrix(self.colors, dtype=dtype)
+        row_seeds = compression.neutral_seed_matrix(self.row_colors, dtype=dtype)
+        (expression,), wrt = compression.isolate_inner_graphs([self.expression], self.wrt)
         outs = []
         if col_seeds.shape[0]:
             outs.append(
-                compressed.compressed_pushforward(
+                compression.compressed_pushforward(
                     expression, wrt, col_seeds, use_op_pushforward=self.use_op_pushforward
                 )
             )
         if row_seeds.shape[0]:
-            outs.extend(compressed.compressed_pullback(expression, wrt, row_seeds))
+            outs.extend(compression.compressed_pullback(expression, wrt, row_seeds))
         if self.fold:
             m, n = self.shape
-            limit = max(compressed.DEFAULT_FOLD_LIMIT, 8 * max(self.n_colors, 1) * max(m, n))
-            outs = compressed.fold_constants(outs, limit=limit)
+            outs = compression.fold_constants(outs, limit=fold_limit(self.n_colors, max(m, n)))
         pieces = []
         if col_seeds.shape[0]:
             pieces.append(outs.pop(0).ravel())
@@ -313,10 +259,7 @@ class JacobianPlan:
                 f"forward needs {self.n_colors_forward}, reverse {self.n_colors_reverse} colors"
                 + hint
             )
-        enable_numba_hugepages()  # large outputs of Numba graphs, see sparsediff.hugepages
-        # Stack traces of the thousands of nodes built here only point into sparsediff and
-        # cost seconds at large n.
-        with pytensor.config.change_flags(traceback__limit=0):
+        with building():
             return self._build()
 
     def _build(self):
@@ -335,34 +278,42 @@ class JacobianPlan:
                     ) from err
                 warnings.warn(
                     f"forward mode cannot differentiate this graph ({err}); using reverse mode",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
-                self._switch_to_reverse()
-                outs = self.compressed()
+                return self.reversed()._build()
             datas = []
             for b, (lay, pos) in enumerate(zip(self.layouts, self.positions, strict=True)):
                 source = outs[0] if self.mode in ("forward", "bidirectional") else outs[b]
                 if lay.nnz == 0:
                     datas.append(pt.zeros((0,), dtype=dtype))
                 else:
-                    datas.append(decompress.gather(source, pos, lift=self.lift))
-        results = [decompress.assemble(d, lay) for d, lay in zip(datas, self.layouts, strict=True)]
+                    datas.append(decompression.gather(source, pos, lift=self.lift))
+        results = [
+            decompression.assemble(d, lay) for d, lay in zip(datas, self.layouts, strict=True)
+        ]
         self.timings["build"] = time.perf_counter() - t0
         return results if self.wrt_is_list else results[0]
 
-    def _switch_to_reverse(self) -> None:
+    def reversed(self) -> JacobianPlan:
+        """A copy of this plan in reverse mode (row coloring, batched VJPs); ``self`` is kept."""
         m, _ = self.shape
         if self.dense:
             colors = np.arange(m, dtype=np.int64)
-            self.coloring = None
+            coloring = None
         else:
-            self.coloring = _call_color(self.full_pattern, "row", self.order)
-            colors = _coloring_colors(self.coloring, m, "row")
-            self.n_colors_reverse = int(self.coloring.n_colors)
-        self.mode = "reverse"
-        self.colors = colors
-        self.n_colors = _n_colors(colors)
-        self.positions = [decompress.reverse_positions(lay, colors) for lay in self.layouts]
+            coloring = color(self.full_pattern, kind="row", order=self.order)
+            colors = as_colors(coloring, m, "row")
+        return dataclasses.replace(
+            self,
+            mode="reverse",
+            coloring=coloring,
+            colors=colors,
+            n_colors=n_colors_of(colors),
+            n_colors_reverse=None if self.dense else int(coloring.n_colors),
+            positions=[decompression.reverse_positions(lay, colors) for lay in self.layouts],
+            row_colors=None,
+            timings=dict(self.timings),
+        )
 
 
 def _split_blocks(pattern: sp.csr_array, sizes: list[int]) -> list[sp.csr_array]:
@@ -376,8 +327,6 @@ def _split_blocks(pattern: sp.csr_array, sizes: list[int]) -> list[sp.csr_array]
 
 
 def _detect(expression, wrt_list, is_list, disconnected_inputs="raise"):
-    from sparsediff.sparsity import jacobian_sparsity
-
     wrt = wrt_list if is_list else wrt_list[0]
     result = jacobian_sparsity(expression, wrt, disconnected_inputs=disconnected_inputs)
     return list(result) if is_list else [result]
@@ -446,8 +395,7 @@ def jacobian_plan(
     expression = as_expression(expression)
     if mode not in _MODES:
         raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(map(repr, _MODES))}")
-    if format not in ("csr", "csc"):
-        raise ValueError(f"format must be 'csr' or 'csc', got {format!r}")
+    check_format(format)
     if use_op_pushforward not in (True, False, "auto"):
         raise ValueError("use_op_pushforward must be True, False or 'auto'")
 
@@ -480,7 +428,6 @@ def jacobian_plan(
     t0 = time.perf_counter()
     n_fwd = n_rev = n_bi = None
     row_colors = None
-    density = full.nnz / (m * n) if m * n else 0.0
     if coloring is not None:
         if dense:
             raise ValueError("dense=True and a coloring were both given")
@@ -500,18 +447,16 @@ def jacobian_plan(
         if kind is not None and kind != need:
             raise ValueError(f"mode {mode!r} needs a {need} coloring, got kind {kind!r}")
         if mode == "bidirectional":
-            colors, row_colors = _bidirectional_colors(coloring, m, n)
-            _check_with_coloring_module(full, (colors, row_colors), "bidirectional")
+            colors, row_colors = bidirectional_pair(coloring, m, n)
+            check_coloring(full, (colors, row_colors), kind="bidirectional")
         else:
-            colors = _coloring_colors(coloring, n if mode == "forward" else m, need)
-            _check_with_coloring_module(full, colors, need)
+            colors = as_colors(coloring, n if mode == "forward" else m, need)
+            check_coloring(full, colors, kind=need)
         is_dense = False
         chosen = coloring
     else:
         if dense is None:
-            is_dense = mode != "bidirectional" and (
-                min(m, n) <= DENSE_MAX_SIZE or density >= DENSE_DENSITY
-            )
+            is_dense = mode != "bidirectional" and is_dense_by_default(m, n, full.nnz)
         else:
             is_dense = bool(dense)
             if is_dense and mode == "bidirectional":
@@ -527,15 +472,15 @@ def jacobian_plan(
         else:
             fwd = rev = bi = None
             if mode in ("auto", "forward"):
-                fwd = _call_color(full, "column", order)
+                fwd = color(full, kind="column", order=order)
                 n_fwd = int(fwd.n_colors)
             if mode in ("auto", "reverse"):
-                rev = _call_color(full, "row", order)
+                rev = color(full, kind="row", order=order)
                 n_rev = int(rev.n_colors)
             if mode == "bidirectional" or (
                 mode == "auto" and min(n_fwd, n_rev) > AUTO_BIDIRECTIONAL_MIN_COLORS
             ):
-                bi = _call_color(full, "bidirectional", order)
+                bi = color(full, kind="bidirectional", order=order)
                 n_bi = int(bi.n_colors)
             if mode == "auto":
                 mode = "forward" if n_fwd <= n_rev else "reverse"
@@ -544,24 +489,26 @@ def jacobian_plan(
                     mode = "bidirectional"
             chosen = {"forward": fwd, "reverse": rev, "bidirectional": bi}[mode]
             if mode == "bidirectional":
-                colors, row_colors = _bidirectional_colors(chosen, m, n)
+                colors, row_colors = bidirectional_pair(chosen, m, n)
             else:
-                colors = _coloring_colors(chosen, n if mode == "forward" else m, "column")
+                colors = as_colors(
+                    chosen, n if mode == "forward" else m, "column" if mode == "forward" else "row"
+                )
     timings["coloring"] = time.perf_counter() - t0
 
     # 3. decompression positions, per block (validates the coloring)
     t0 = time.perf_counter()
     layouts, positions = [], []
-    full_layout = decompress.layout(full, "csr") if mode == "bidirectional" else None
+    full_layout = decompression.layout(full, "csr") if mode == "bidirectional" else None
     offset = 0
     for block, size in zip(blocks, sizes, strict=True):
-        lay = decompress.layout(block, format)
+        lay = decompression.layout(block, format)
         if mode == "forward":
-            pos = decompress.forward_positions(lay, colors[offset : offset + size])
+            pos = decompression.forward_positions(lay, colors[offset : offset + size])
         elif mode == "reverse":
-            pos = decompress.reverse_positions(lay, colors)
+            pos = decompression.reverse_positions(lay, colors)
         else:
-            pos = decompress.bidirectional_positions(
+            pos = decompression.bidirectional_positions(
                 lay, colors, row_colors, full=full_layout, col_offset=offset
             )
         layouts.append(lay)
@@ -569,9 +516,9 @@ def jacobian_plan(
         offset += size
     if mode == "forward" and not is_dense and len(blocks) > 1:
         # Columns of different blocks share the seed matrix: check across blocks too.
-        decompress.forward_positions(decompress.layout(full, "csr"), colors)
+        decompression.forward_positions(decompression.layout(full, "csr"), colors)
     timings["positions"] = time.perf_counter() - t0
-    n_products = _n_colors(colors)
+    n_products = n_colors_of(colors)
     if mode == "bidirectional":
         n_products = int(colors.max(initial=0)) + int(row_colors.max(initial=0))
 

@@ -27,8 +27,9 @@ from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
 
 from sparsediff.coloring.acyclic import substitution_order
-from sparsediff.coloring.structure import as_structure, symmetric_adjacency
-from sparsediff.decompress import ColoringError, Layout, _check_colors
+from sparsediff.coloring.graphs import as_structure, symmetric_adjacency
+from sparsediff.coloring.validity import ColoringError, as_colors
+from sparsediff.decompression.positions import Layout
 
 __all__ = ["Schedule", "Substitute", "substitute", "substitution_schedule"]
 
@@ -60,7 +61,7 @@ def substitution_schedule(pattern, lay: Layout, colors: np.ndarray) -> Schedule:
     Raises :class:`ColoringError` when ``colors`` is not an acyclic coloring of the pattern.
     """
     n = lay.shape[0]
-    colors = _check_colors(colors, n, "acyclic")
+    colors = as_colors(colors, n, "acyclic")
     adj = symmetric_adjacency(as_structure(pattern))
     same = adj.indices[colors[adj.indices] == np.repeat(colors, adj.row_lengths())]
     if same.size:
@@ -174,7 +175,8 @@ def substitute(b: Variable, schedule: Schedule) -> Variable:
     )
 
 
-def _register_numba() -> None:
+def register_numba_substitute() -> None:
+    """Compile ``Substitute`` natively on the Numba backend (a kernel call, not object mode)."""
     from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
     @register_funcify_default_op_cache_key(Substitute)
@@ -188,11 +190,8 @@ def _register_numba() -> None:
         return substitute_numba
 
 
-_register_numba()
-
-
 def jax_funcify_substitute(op, node=None, **kwargs):
-    """JAX conversion: ``lax.fori_loop`` over the steps (registered by sparsediff.backends)."""
+    """JAX conversion: ``lax.fori_loop`` over the steps (registered by sparsediff.backends.jax)."""
     import jax.numpy as jnp
     from jax import lax
 

@@ -27,9 +27,10 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
-from sparsediff.inputs import as_wrt_list
+from sparsediff._validate import as_wrt_list
 from sparsediff.sparsity import pattern as pat
-from sparsediff.sparsity.propagate import _wrt_seeds, prepare_graph, propagate
+from sparsediff.sparsity.graph import prepare_graph, wrt_seeds
+from sparsediff.sparsity.propagate import propagate
 from sparsediff.sparsity.registry import RuleContext, find_rule
 
 __all__ = ["PathStep", "SparsityExplanation", "explain_sparsity"]
@@ -244,7 +245,7 @@ def explain_sparsity(
     expression = pt.as_tensor_variable(expression)
     wrt_list, _ = as_wrt_list(wrt)
     fgraph, fresh_wrt = prepare_graph([expression], wrt_list, consider_constant)
-    seeds, offsets = _wrt_seeds(fresh_wrt)
+    seeds, offsets = wrt_seeds(fresh_wrt)
     n_wrt = int(offsets[-1])
     patterns = propagate(fgraph, seeds, n_wrt)
     out = fgraph.outputs[0]

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Structure", "TwoHop", "as_structure", "bipartite", "symmetric_adjacency"]
+__all__ = ["Structure", "TwoHop", "as_structure", "bipartite", "degrees", "symmetric_adjacency"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,3 +302,26 @@ def _two_hop_work(a_ptr, a_idx, b_ptr):
             i = a_idx[k]
             total += b_ptr[i + 1] - b_ptr[i]
     return total
+
+
+def degrees(g: TwoHop) -> np.ndarray:
+    """Number of distinct neighbours of every vertex."""
+    return _degrees(g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx)
+
+
+@numba.njit(cache=True)
+def _degrees(n, a_ptr, a_idx, b_ptr, b_idx):
+    deg = np.zeros(n, dtype=np.int64)
+    mark = np.full(n, -1, dtype=np.int64)
+    for v in range(n):
+        mark[v] = v
+        d = 0
+        for k in range(a_ptr[v], a_ptr[v + 1]):
+            i = a_idx[k]
+            for t in range(b_ptr[i], b_ptr[i + 1]):
+                u = b_idx[t]
+                if mark[u] != v:
+                    mark[u] = v
+                    d += 1
+        deg[v] = d
+    return deg

@@ -5,8 +5,8 @@
 The Hessian pattern is symmetric; a *star* coloring of it lets every nonzero be read directly
 from ``B = H S`` (one HVP per color): ``H[i, j] = B[i, c(j)]`` or ``B[j, c(i)]``. An *acyclic*
 coloring needs fewer colors (banded, half-bandwidth β: β + 1) and recovers the nonzeros by
-substitution along two-colored trees (:mod:`sparsediff.substitution`, a sequential O(nnz) pass
-per call); ``kind="auto"`` takes acyclic only when it needs at most
+substitution along two-colored trees (:mod:`sparsediff.decompression.substitution`, a
+sequential O(nnz) pass per call); ``kind="auto"`` takes acyclic only when it needs at most
 :data:`AUTO_ACYCLIC_FRACTION` of star's colors (see there why). The HVPs are
 built forward-over-reverse (``pushforward`` of the gradient) and reverse-over-reverse
 (``pullback`` of the gradient); with ``method="auto"`` both are folded and the one with less
@@ -20,24 +20,27 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 import scipy.sparse as sp
 from pytensor.graph.basic import Variable
 from pytensor.tensor.variable import TensorVariable
 
-from sparsediff import backends as _backends  # noqa: F401  (JAX conversion of CSM)
-from sparsediff import compressed, decompress, substitution
-from sparsediff.decompress import ColoringError, Layout
-from sparsediff.hugepages import enable_numba_hugepages
-from sparsediff.inputs import as_wrt_list
-from sparsediff.jacobian import (
-    _call_color,
-    _check_with_coloring_module,
-    _coloring_colors,
-    _n_colors,
+from sparsediff import compression, decompression
+from sparsediff._validate import as_wrt_list, check_cost
+from sparsediff.coloring import check_coloring, color
+from sparsediff.coloring.validity import as_colors
+from sparsediff.decompression import Layout
+from sparsediff.plans.common import (
+    DENSE_DENSITY,
+    DENSE_MAX_SIZE,
+    building,
+    check_format,
     coloring_kind,
+    fold_limit,
+    is_dense_by_default,
+    n_colors_of,
 )
+from sparsediff.sparsity import hessian_sparsity
 from sparsediff.sparsity.pattern import as_pattern
 
 __all__ = ["DENSE_DENSITY", "DENSE_MAX_SIZE", "HessianPlan", "hessian", "hessian_plan"]
@@ -47,10 +50,6 @@ _METHODS = ("auto", "forward-over-reverse", "reverse-over-reverse")
 Kind = Literal["auto", "star", "acyclic"]
 _KINDS = ("auto", "star", "acyclic")
 
-#: With at most this many variables, ``hessian_plan`` computes the Hessian densely.
-DENSE_MAX_SIZE = 4
-#: At or above this density, ``hessian_plan`` computes the Hessian densely.
-DENSE_DENSITY = 0.5
 #: ``kind="auto"`` uses an acyclic coloring only when it needs at most this fraction of the
 #: star coloring's colors. Substitution is a sequential pass over the nonzeros on every call:
 #: on the 2-D energy Hessian (n = 9·10⁴, C backend) the acyclic plan (4 colors) took 5.6 ms per
@@ -62,7 +61,7 @@ AUTO_ACYCLIC_FRACTION = 0.5
 AUTO_ACYCLIC_MIN_STAR = 6
 
 
-@dataclass(repr=False, eq=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class HessianPlan:
     """What :func:`hessian_plan` decided, and everything :meth:`build` needs.
 
@@ -71,7 +70,8 @@ class HessianPlan:
     ``n_colors`` the number of Hessian-vector products per evaluation. A star plan gathers its
     nonzeros at ``positions``; an acyclic plan substitutes them along ``schedule``.
     ``method`` is the HVP construction; ``"auto"`` is resolved by :meth:`build` (see
-    ``method_used``).
+    ``method_used``). A plan never changes once made: what ``build`` chose is recorded in
+    ``built`` (and its time in ``timings``).
     """
 
     cost: TensorVariable
@@ -91,9 +91,20 @@ class HessianPlan:
     n_colors_acyclic: int | None = None  #: colors an acyclic coloring needs (if computed)
     fold: bool = True
     lift: bool = True
-    method_used: str | None = None
-    costs: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: what the last ``build`` chose: "method" (the HVP construction) and, with
+    #: ``method="auto"``, "costs" (per-call work of each candidate graph)
+    built: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method_used(self) -> str | None:
+        """The HVP construction of the last build (``None`` before the first)."""
+        return self.built.get("method")
+
+    @property
+    def costs(self) -> dict[str, int]:
+        """Per-call work of each candidate HVP graph, when ``method="auto"`` compared them."""
+        return self.built.get("costs", {})
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -145,26 +156,22 @@ class HessianPlan:
                     "PyTensor cannot build Hessian-vector products of this graph; "
                     + "; ".join(errors)
                 )
-            self.costs = {m: compressed.graph_cost([b]) for m, b in candidates.items()}
-            best = min(candidates, key=lambda m: (self.costs[m], m != "forward-over-reverse"))
-            self.method_used = best
+            costs = {m: compression.graph_cost([b]) for m, b in candidates.items()}
+            best = min(candidates, key=lambda m: (costs[m], m != "forward-over-reverse"))
+            self.built.update(method=best, costs=costs)
             return candidates[best]
-        seeds = compressed.seed_matrix(self.colors, self.n_colors, dtype=self.wrt.dtype)
-        (cost,), (wrt,) = compressed.isolate_inner_graphs([self.cost], [self.wrt])
-        out = compressed.compressed_hvp(cost, wrt, seeds, method=method)
+        seeds = compression.seed_matrix(self.colors, self.n_colors, dtype=self.wrt.dtype)
+        (cost,), (wrt,) = compression.isolate_inner_graphs([self.cost], [self.wrt])
+        out = compression.compressed_hvp(cost, wrt, seeds, method=method)
         if self.fold:
-            n = self.shape[0]
-            limit = max(compressed.DEFAULT_FOLD_LIMIT, 8 * max(self.n_colors, 1) * n)
-            (out,) = compressed.fold_constants([out], limit=limit)
-        self.method_used = method
+            limit = fold_limit(self.n_colors, self.shape[0])
+            (out,) = compression.fold_constants([out], limit=limit)
+        self.built.update(method=method)
         return out
 
     def build(self):
         """The sparse Hessian as a ``pytensor.sparse`` variable (CSR, or CSC with format)."""
-        enable_numba_hugepages()  # large outputs of Numba graphs, see sparsediff.hugepages
-        # Stack traces of the thousands of nodes built here only point into sparsediff and
-        # cost seconds at large n.
-        with pytensor.config.change_flags(traceback__limit=0):
+        with building():
             return self._build()
 
     def _build(self):
@@ -174,26 +181,12 @@ class HessianPlan:
         else:
             b = self.compressed()
             if self.kind == "acyclic":
-                data = substitution.substitute(b.ravel(), self.schedule)
+                data = decompression.substitute(b.ravel(), self.schedule)
             else:
-                data = decompress.gather(b, self.positions, lift=self.lift)
-        out = decompress.assemble(data, self.layout)
+                data = decompression.gather(b, self.positions, lift=self.lift)
+        out = decompression.assemble(data, self.layout)
         self.timings["build"] = time.perf_counter() - t0
         return out
-
-
-def _check_cost(cost) -> TensorVariable:
-    if not isinstance(cost, Variable):
-        raise TypeError(f"cost must be a PyTensor variable, got {type(cost).__name__}")
-    cost = pt.as_tensor_variable(cost)
-    if cost.ndim != 0:
-        raise ValueError(
-            f"hessian needs a scalar cost, got {cost} with {cost.ndim} dimensions "
-            f"(shape {cost.type.shape}); reduce it first (e.g. .sum()) or use sd.jacobian"
-        )
-    if cost.dtype not in pt.type.continuous_dtypes:
-        raise TypeError(f"cost {cost} has dtype {cost.dtype}: it must be floating point")
-    return cost
 
 
 def hessian_plan(
@@ -227,7 +220,7 @@ def hessian_plan(
     ``wrt`` the cost does not depend on gets — ``"raise"`` (the default, as in
     ``pytensor.gradient.hessian``), ``"warn"`` or ``"ignore"`` (an all-zero Hessian).
     """
-    cost = _check_cost(cost)
+    cost = check_cost(cost)
     wrt_list, is_list = as_wrt_list(wrt)
     if isinstance(coloring, str):  # coloring="acyclic": a kind, not a coloring
         kind, coloring = coloring, None
@@ -258,15 +251,12 @@ def hessian_plan(
         raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(map(repr, _KINDS))}")
     if method not in _METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(map(repr, _METHODS))}")
-    if format not in ("csr", "csc"):
-        raise ValueError(f"format must be 'csr' or 'csc', got {format!r}")
+    check_format(format)
     n = int(np.prod(w.type.shape, dtype=np.int64))
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
     if sparsity is None:
-        from sparsediff.sparsity import hessian_sparsity
-
         detected = hessian_sparsity(cost, w, disconnected_inputs=disconnected_inputs)
         pattern = as_pattern(detected, (n, n), "detected Hessian pattern")
         timings["detection"] = time.perf_counter() - t0
@@ -277,7 +267,6 @@ def hessian_plan(
         raise ValueError("a Hessian pattern must be symmetric; the given sparsity is not")
 
     t0 = time.perf_counter()
-    density = pattern.nnz / (n * n) if n else 0.0
     n_star = n_acyclic = None
     if coloring is not None:
         if dense:
@@ -288,12 +277,12 @@ def hessian_plan(
         if given is not None and kind != "auto" and given != kind:
             raise ValueError(f"kind={kind!r} but the coloring given is {given!r}")
         used = given or (kind if kind != "auto" else "star")
-        colors = _coloring_colors(coloring, n, used)
-        _check_with_coloring_module(pattern, colors, used)
+        colors = as_colors(coloring, n, used)
+        check_coloring(pattern, colors, kind=used)
         is_dense = False
         chosen = coloring
     else:
-        is_dense = (n <= DENSE_MAX_SIZE or density >= DENSE_DENSITY) if dense is None else dense
+        is_dense = is_dense_by_default(n, n, pattern.nnz) if dense is None else dense
         if is_dense:
             colors = np.arange(n, dtype=np.int64)
             chosen = None
@@ -301,9 +290,9 @@ def hessian_plan(
         else:
             candidates = {}
             if kind in ("auto", "star"):
-                candidates["star"] = _call_color(pattern, "star", order)
+                candidates["star"] = color(pattern, kind="star", order=order)
             if kind == "acyclic" or candidates["star"].n_colors >= AUTO_ACYCLIC_MIN_STAR:
-                candidates["acyclic"] = _call_color(pattern, "acyclic", order)
+                candidates["acyclic"] = color(pattern, kind="acyclic", order=order)
             n_star = candidates["star"].n_colors if "star" in candidates else None
             n_acyclic = candidates["acyclic"].n_colors if "acyclic" in candidates else None
             if kind != "auto":
@@ -317,19 +306,16 @@ def hessian_plan(
             else:
                 used = "star"
             chosen = candidates[used]
-            colors = _coloring_colors(chosen, n, used)
+            colors = as_colors(chosen, n, used)
     timings["coloring"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    lay = decompress.layout(pattern, format)
+    lay = decompression.layout(pattern, format)
     positions = schedule = None
     if used == "acyclic":
-        schedule = substitution.substitution_schedule(pattern, lay, colors)
+        schedule = decompression.substitution_schedule(pattern, lay, colors)
     else:
-        try:
-            positions = decompress.star_positions(lay, colors)
-        except ColoringError:
-            raise
+        positions = decompression.star_positions(lay, colors)
     timings["positions"] = time.perf_counter() - t0
 
     return HessianPlan(
@@ -337,7 +323,7 @@ def hessian_plan(
         wrt=w,
         pattern=pattern,
         coloring=chosen,
-        n_colors=_n_colors(colors),
+        n_colors=n_colors_of(colors),
         dense=bool(is_dense),
         format=format,
         method=method,

@@ -30,6 +30,9 @@ import scipy.sparse.linalg as spla
 from pytensor.graph.basic import Variable
 from scipy.optimize import OptimizeResult
 
+from sparsediff._validate import as_expression, as_wrt_list
+from sparsediff.plans.jacobian import jacobian_plan
+
 __all__ = ["LINEAR_SOLVERS", "NewtonResult", "NewtonSolver", "newton"]
 
 #: Direct: ``"splu"`` (SuperLU, fill-reducing order ``permc_spec``), ``"spsolve"``.
@@ -59,8 +62,6 @@ class NewtonResult(OptimizeResult):
 def _system(F, x) -> tuple[Variable, Variable, int, str]:
     """``F`` (flat), ``x``, the number of unknowns, and why the system is not square ("" if it
     is). Arguments that are not a system at all raise."""
-    from sparsediff.inputs import as_expression, as_wrt_list
-
     if isinstance(x, list | tuple):
         raise TypeError("newton takes one unknown variable x, not a list; concatenate them")
     (w,), _ = as_wrt_list(x)
@@ -100,11 +101,10 @@ class NewtonSolver:
         *,
         linear_solver: str | Callable = "splu",
         mode=None,
+        jacobian_mode="auto",
         plan=None,
         **plan_kwargs,
     ):
-        from sparsediff.jacobian import jacobian_plan
-
         if not (callable(linear_solver) or linear_solver in LINEAR_SOLVERS):
             raise ValueError(
                 f"unknown linear_solver {linear_solver!r}: use one of "
@@ -121,8 +121,8 @@ class NewtonSolver:
         if plan is None:
             # CSC is what SuperLU factors: no conversion per iteration.
             plan_kwargs.setdefault("format", "csc")
-            plan = jacobian_plan(self.F, self.x, **plan_kwargs)
-        elif plan_kwargs:
+            plan = jacobian_plan(self.F, self.x, jacobian_mode, **plan_kwargs)
+        elif plan_kwargs or jacobian_mode != "auto":
             raise ValueError("give either plan= or jacobian_plan options, not both")
         self.plan = plan
         self.timings["plan"] = time.perf_counter() - t0
@@ -364,6 +364,7 @@ def newton(
     verbose: bool = False,
     callback: Callable | None = None,
     mode=None,
+    jacobian_mode="auto",
     **plan_kwargs,
 ) -> NewtonResult:
     """Solve the square system ``F(x, *params) = 0`` by Newton's method with a sparse Jacobian.
@@ -378,7 +379,9 @@ def newton(
     ``solve(J, b) -> Δx``. ``line_search``: backtracking (halving) until
     ``‖F(x + t Δx)‖ ≤ (1 - 10⁻⁴ t)‖F(x)‖``. ``verbose``: print one line per iteration
     (iteration, ‖F‖, step, ‖Δx‖, time); ``callback(entry)`` gets the same dict plus ``x``.
-    ``mode``: the PyTensor mode (``None`` = default backend). Other keywords go to
+    ``mode``: the PyTensor compile mode (``None`` = default backend); ``jacobian_mode``: the AD
+    direction of the sparse Jacobian (``"auto"``, ``"forward"``, ``"reverse"``,
+    ``"bidirectional"``). Other keywords go to
     :func:`sparsediff.jacobian_plan` (``sparsity=``, ``coloring=``...).
 
     Returns a :class:`NewtonResult`; a system that is not square gives ``success=False``,
@@ -399,7 +402,15 @@ def newton(
             history=[],
             timings={},
         )
-    solver = NewtonSolver(F, x, params, linear_solver=linear_solver, mode=mode, **plan_kwargs)
+    solver = NewtonSolver(
+        F,
+        x,
+        params,
+        linear_solver=linear_solver,
+        mode=mode,
+        jacobian_mode=jacobian_mode,
+        **plan_kwargs,
+    )
     result = solver.solve(
         x0,
         param_values,

@@ -10,13 +10,14 @@ broadcast). The batch shape must be static (it is: the number of colors) and the
 (number of steps, ``while`` condition, untraced states, stored-output lengths) must stay
 unbatched; otherwise PyTensor's ``Blockwise`` fallback is kept.
 
-Importing this module registers the rule.
+Registered by :mod:`sparsediff._register` (see ``VECTORIZE_RULES`` in
+:mod:`sparsediff.compression.vectorize`).
 """
 
 from __future__ import annotations
 
 import pytensor.tensor as pt
-from pytensor.graph.replace import _vectorize_node, vectorize_graph
+from pytensor.graph.replace import vectorize_graph
 from pytensor.scan.op import Scan
 from pytensor.tensor.blockwise import vectorize_node_fallback
 from pytensor.tensor.type import TensorType
@@ -94,7 +95,6 @@ def _batched_type(core_type: TensorType, batch: tuple[int, ...]) -> TensorType:
     return TensorType(core_type.dtype, shape=(*batch, *core_type.shape))
 
 
-@_vectorize_node.register(Scan)
 def vectorize_scan(op: Scan, node, *batch_inputs):
     def fallback():
         return vectorize_node_fallback(op, node, *batch_inputs)

@@ -31,7 +31,11 @@ import scipy.sparse as sp
 from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.traversal import graph_inputs
 
-__all__ = ["CheckReport", "check_hessian", "check_jacobian"]
+from sparsediff._validate import as_expression, as_wrt_list, check_cost
+from sparsediff.plans.hessian import hessian_plan
+from sparsediff.plans.jacobian import jacobian_plan
+
+__all__ = ["CheckFailed", "CheckReport", "check_hessian", "check_jacobian"]
 
 #: Up to this many rows × columns (entries), the reference is the dense Jacobian.
 DENSE_MAX_ENTRIES = 4_000_000
@@ -281,7 +285,7 @@ def check_jacobian(
     Parameters
     ----------
     expression, wrt
-        As for :func:`sparsediff.jacobian` (``wrt`` may be a list).
+        As for :func:`sparsediff.plans.jacobian` (``wrt`` may be a list).
     point
         ``None`` (``n_points`` random points, every float input uniform in [0.5, 1.5]), an array
         (the value of a single ``wrt``), a dict ``{variable: value}`` (other inputs random
@@ -300,9 +304,6 @@ def check_jacobian(
     **plan_kwargs
         Passed to :func:`sparsediff.jacobian_plan` (``mode`` there is ``jacobian_mode=``).
     """
-    from sparsediff.inputs import as_expression, as_wrt_list
-    from sparsediff.jacobian import jacobian_plan
-
     wrt_list, is_list = as_wrt_list(wrt)
     expression = as_expression(expression)
     if "jacobian_mode" in plan_kwargs:
@@ -483,10 +484,7 @@ def check_hessian(
     ``wrt``). Other arguments as for :func:`check_jacobian`; ``**plan_kwargs`` go to
     :func:`sparsediff.hessian_plan`.
     """
-    from sparsediff.hessian import _check_cost, hessian_plan
-    from sparsediff.inputs import as_wrt_list
-
-    cost = _check_cost(cost)
+    cost = check_cost(cost)
     wrt_list, is_list = as_wrt_list(wrt)
     if reference == "fd":
         raise ValueError("check_hessian supports reference='auto', 'dense' or 'probes'")

@@ -2,8 +2,9 @@
 
 ``vectorize_graph`` wraps an Op without a ``_vectorize_node`` rule in a ``Blockwise``; the C and
 Python backends run a ``Blockwise`` as a Python loop over its batch, i.e. one iteration per color.
-The compressed graphs of :mod:`sparsediff.compressed` batch every pushforward / pullback over the
-colors, so each such Op would cost a per-color loop. The rules below vectorize them natively:
+The compressed graphs of :mod:`sparsediff.compression.products` batch every pushforward /
+pullback over the colors, so each such Op would cost a per-color loop. The rules below
+vectorize them natively:
 
 * ``Split`` along a constant axis with unbatched split sizes: split the batched input along the
   shifted axis (the pullback of ``concatenate`` produces it);
@@ -19,9 +20,10 @@ colors, so each such Op would cost a per-color loop. The rules below vectorize t
   that its Ops are batched natively instead of a ``Blockwise`` calling the whole inner function
   once per color.
 
-* ``Scan``: one loop batched inside (:mod:`sparsediff.vectorize_scan`).
+* ``Scan``: one loop batched inside (:mod:`sparsediff.compression.vectorize_scan`).
 
-Importing this module registers them. :func:`core_shapes` is a scoped override used while
+:data:`VECTORIZE_RULES` lists them; :mod:`sparsediff._register` registers them with PyTensor's
+``_vectorize_node`` dispatch. :func:`core_shapes` is a scoped override used while
 sparsediff vectorizes its own graphs:
 
 * ``Shape`` of a batched variable gives its core shape, unbatched (every batch entry has the
@@ -39,14 +41,16 @@ from pytensor.compile.builders import OpFromGraph
 from pytensor.graph.basic import Constant
 from pytensor.graph.replace import _vectorize_node, vectorize_graph
 from pytensor.ifelse import IfElse
+from pytensor.scan.op import Scan
 from pytensor.tensor.basic import Join, Split
 from pytensor.tensor.basic import vectorize_join as _pytensor_vectorize_join
 from pytensor.tensor.blockwise import vectorize_node_fallback
 from pytensor.tensor.subtensor import IncSubtensor
 
-import sparsediff.vectorize_scan  # noqa: F401  (registers the Scan rule)
+from sparsediff.compression.vectorize_scan import vectorize_scan
 
 __all__ = [
+    "VECTORIZE_RULES",
     "core_shapes",
     "vectorize_ifelse",
     "vectorize_inc_subtensor",
@@ -65,7 +69,6 @@ def _constant_axis(axis, ndim: int) -> int | None:
     return value % ndim
 
 
-@_vectorize_node.register(Split)
 def vectorize_split(op: Split, node, batch_x, batch_axis, batch_splits):
     x, axis, splits = node.inputs
     core_axis = _constant_axis(axis, x.type.ndim)
@@ -85,7 +88,6 @@ def _dim(var, axis: int):
     return static if static is not None else var.shape[axis]
 
 
-@_vectorize_node.register(Join)
 def vectorize_join(op: Join, node, batch_axis, *batch_inputs):
     original_axis, *old_inputs = node.inputs
     out_ndim = node.outputs[0].type.ndim
@@ -117,7 +119,6 @@ def vectorize_join(op: Join, node, batch_axis, *batch_inputs):
     return op.make_node(pt.constant(core_axis + batch_ndim), *broadcast)
 
 
-@_vectorize_node.register(OpFromGraph)
 def vectorize_op_from_graph(op: OpFromGraph, node, *batch_inputs):
     inner_inputs = op.inner_inputs
     if len(inner_inputs) != len(batch_inputs) or any(
@@ -132,7 +133,6 @@ def vectorize_op_from_graph(op: OpFromGraph, node, *batch_inputs):
     ]
 
 
-@_vectorize_node.register(IncSubtensor)
 def vectorize_inc_subtensor(op: IncSubtensor, node, batch_x, batch_y, *batch_idxs):
     x, y, *_ = node.inputs
     # slice bounds that picked up only broadcastable batch axes are still scalars
@@ -192,7 +192,6 @@ def _batch_to(var, core_ndim: int, like):
     return pt.broadcast_to(var, (*batch, *core))
 
 
-@_vectorize_node.register(IfElse)
 def vectorize_ifelse(op: IfElse, node, batch_cond, *batch_branches):
     cond, *branches = node.inputs
     if batch_cond.type.ndim != cond.type.ndim:
@@ -225,3 +224,14 @@ def core_shapes():
         yield
     finally:
         _vectorize_node.register(Shape, previous)
+
+
+#: The native vectorization rules, by Op class (registered by :mod:`sparsediff._register`).
+VECTORIZE_RULES = {
+    Split: vectorize_split,
+    Join: vectorize_join,
+    OpFromGraph: vectorize_op_from_graph,
+    IncSubtensor: vectorize_inc_subtensor,
+    IfElse: vectorize_ifelse,
+    Scan: vectorize_scan,
+}

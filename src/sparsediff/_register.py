@@ -1,0 +1,56 @@
+"""Every process-wide registration sparsediff makes with PyTensor, in one place.
+
+Imported once, by ``sparsediff/__init__.py``; nothing else registers anything at import time.
+Each line says why the registration exists:
+
+1. **Sparsity rules** (:data:`sparsediff.sparsity.rules.BUILTIN_RULES`) into sparsediff's own
+   ``singledispatch`` registry: detection needs one rule per Op family.
+2. **Vectorization rules** (:data:`sparsediff.compression.vectorize.VECTORIZE_RULES`: ``Split``,
+   uneven ``Join``, ``IncSubtensor``, ``IfElse``, ``OpFromGraph``, ``Scan``) into PyTensor's
+   ``_vectorize_node``: without them ``vectorize_graph`` wraps these Ops in a ``Blockwise``, which
+   the C and Python backends run as one Python loop iteration per color.
+3. **The rewrite** ``share_constant_csm_structure`` (specialize): compiled functions hand out
+   sparsediff's constant ``indices``/``indptr`` read-only instead of copying them (O(nnz)) on
+   every call.
+4. **Numba dispatch** for ``Substitute`` (acyclic Hessians): a native kernel instead of object
+   mode.
+5. **JAX dispatch** (``CSM`` → ``BCSR``, ``Substitute``, sparse ``dot``/transpose/copy): PyTensor
+   has no JAX conversion for sparse construction. Installed as an import hook, so importing
+   sparsediff does not import JAX.
+
+Not registered here because it is not a registration at import: the huge-pages hook on CPython's
+raw allocator (:mod:`sparsediff.backends.hugepages`) is installed by the first ``build()``, as it
+changes the process's allocator (``SPARSEDIFF_NUMBA_HUGEPAGES=0`` opts out).
+"""
+
+from __future__ import annotations
+
+from pytensor.graph.replace import _vectorize_node
+from pytensor.tensor.rewriting.basic import register_specialize
+
+from sparsediff.backends.jax import install_jax_hook
+from sparsediff.compression.vectorize import VECTORIZE_RULES
+from sparsediff.decompression.assemble import share_constant_csm_structure
+from sparsediff.decompression.substitution import register_numba_substitute
+from sparsediff.sparsity.rules import register_builtin_rules
+
+__all__ = ["register_all"]
+
+_done = False
+
+
+def register_all() -> None:
+    """Make every registration above (idempotent)."""
+    global _done
+    if _done:
+        return
+    _done = True
+    register_builtin_rules()
+    for op_class, rule in VECTORIZE_RULES.items():
+        _vectorize_node.register(op_class, rule)
+    register_specialize(share_constant_csm_structure)
+    register_numba_substitute()
+    install_jax_hook()
+
+
+register_all()

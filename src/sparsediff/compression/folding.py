@@ -1,0 +1,165 @@
+"""Plan-time folding: evaluate once everything in a compressed graph that depends only on seeds.
+
+Seeds are constants, and so is everything that depends only on them (padded seed matrices,
+their shifts, the linear part of the function applied to them). PyTensor does not fold large
+constant ``Alloc``s by itself, so :func:`fold_constants` does it once, at plan time: the
+compiled graph then contains nothing per call but the arithmetic that involves the inputs.
+:func:`graph_cost` measures what is left, to choose between two graphs of the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.fg import FunctionGraph
+from pytensor.graph.rewriting.basic import dfs_rewriter, node_rewriter
+from pytensor.graph.rewriting.utils import rewrite_graph
+from pytensor.graph.traversal import toposort
+from pytensor.scalar import basic as ps
+from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.rewriting.basic import unconditional_constant_folding
+from pytensor.tensor.type import TensorType
+
+__all__ = ["DEFAULT_FOLD_LIMIT", "fold_constants", "graph_cost", "merge_constant_operands"]
+
+#: Constants larger than this many elements are never created by :func:`fold_constants`,
+#: unless the caller raises the limit (the plans raise it to a few times the seed size).
+DEFAULT_FOLD_LIMIT = 1 << 24
+
+
+def _static_size(var: Variable) -> int | None:
+    shape = getattr(var.type, "shape", None)
+    if shape is None or any(s is None for s in shape):
+        return None
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _make_fold_rewriter(limit: int):
+    @node_rewriter(None)
+    def fold_seed_constants(fgraph, node):
+        if not node.inputs or not all(
+            isinstance(i, Constant) and isinstance(i.type, TensorType) for i in node.inputs
+        ):
+            return None
+        for out in node.outputs:
+            if not isinstance(out.type, TensorType):
+                return None
+            size = _static_size(out)
+            if size is None or size > limit:
+                return None
+        return unconditional_constant_folding.transform(fgraph, node)
+
+    return fold_seed_constants
+
+
+def _make_fill_rewriter(limit: int):
+    @node_rewriter([Elemwise])
+    def fill_to_constant(fgraph, node):
+        """``fill(a, c)`` (``zeros_like(a)``, ...) with constant ``c``: only ``a``'s static shape
+        matters, so it is a constant (gradients are full of these)."""
+        if not isinstance(node.op.scalar_op, ps.Second):
+            return None
+        value = node.inputs[1]
+        out = node.outputs[0]
+        size = _static_size(out)
+        if not isinstance(value, Constant) or size is None or size > limit:
+            return None
+        data = np.broadcast_to(np.asarray(value.data, dtype=out.dtype), out.type.shape)
+        return [pt.constant(np.array(data))]
+
+    return fill_to_constant
+
+
+_ASSOC = (ps.Add, ps.Mul)
+
+
+@node_rewriter([Elemwise])
+def merge_constant_operands(fgraph, node):
+    """``add(c1, x, c2) -> add(c1 + c2, x)`` (and ``mul``) for constant ``c1``, ``c2``."""
+    if not isinstance(node.op.scalar_op, _ASSOC):
+        return None
+    consts = [i for i in node.inputs if isinstance(i, Constant)]
+    if len(consts) < 2:
+        return None
+    others = [i for i in node.inputs if not isinstance(i, Constant)]
+    combine = np.add if isinstance(node.op.scalar_op, ps.Add) else np.multiply
+    value = consts[0].data
+    for c in consts[1:]:
+        value = combine(value, c.data)
+    value = np.asarray(value, dtype=node.outputs[0].dtype)
+    new_inputs = [pt.constant(value), *others]
+    if len(new_inputs) == 1:
+        out = pt.broadcast_to(new_inputs[0], node.outputs[0].shape)
+    else:
+        out = node.op(*new_inputs)
+    if out.type.broadcastable != node.outputs[0].type.broadcastable:
+        return None
+    return [out]
+
+
+def fold_constants(
+    outputs: Sequence[Variable],
+    limit: int = DEFAULT_FOLD_LIMIT,
+    max_rounds: int = 6,
+) -> list[Variable]:
+    """Canonicalize ``outputs`` and evaluate, once, every subgraph that depends only on constants.
+
+    Returns new output variables (the inputs of the graph are kept, nothing of the caller's
+    graph is modified). Constants larger than ``limit`` elements are not created.
+    """
+    outputs = list(outputs)
+    fold = dfs_rewriter(
+        _make_fold_rewriter(limit),
+        _make_fill_rewriter(limit),
+        merge_constant_operands,
+        ignore_newtrees=False,
+    )
+    fgraph = FunctionGraph(outputs=outputs, clone=True, copy_inputs=False)
+    previous = None
+    for _ in range(max_rounds):
+        rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
+        fold.rewrite(fgraph)
+        signature = _graph_signature(fgraph)
+        if signature == previous:
+            break
+        previous = signature
+    return list(fgraph.outputs)
+
+
+def _graph_signature(fgraph: FunctionGraph) -> tuple:
+    return tuple(
+        (type(node.op).__name__, tuple(type(i).__name__ for i in node.inputs))
+        for node in fgraph.toposort()
+    )
+
+
+_SHAPE_OPS = (
+    "Shape",
+    "Shape_i",
+    "MakeVector",
+    "SpecifyShape",
+    "ScalarFromTensor",
+    "TensorFromScalar",
+)
+_VIEW_OPS = ("Reshape", "DimShuffle", "Subtensor")
+
+
+def graph_cost(outputs: Sequence[Variable], unknown: int = 1 << 40) -> int:
+    """A crude measure of per-call work: elements produced by the non-view Ops of the graph.
+
+    Used to choose between two graphs computing the same thing (e.g. the two Hessian-vector
+    product methods). Shape bookkeeping and views are free; an unknown static size costs
+    ``unknown``.
+    """
+    total = 0
+    for node in toposort(list(outputs)):
+        name = type(node.op).__name__
+        if name in _SHAPE_OPS or name in _VIEW_OPS:
+            continue
+        for out in node.outputs:
+            size = _static_size(out)
+            total += unknown if size is None else size
+    return total
