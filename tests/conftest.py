@@ -1,7 +1,7 @@
 """Hypothesis profiles: ``ci`` (the default, bounded) and ``long`` (a soak run).
 
 Select one with the environment variable ``HYPOTHESIS_PROFILE``, e.g.
-``HYPOTHESIS_PROFILE=long ./dev test tests/test_random_graphs.py``. Tests that set their own
+``HYPOTHESIS_PROFILE=long ./dev test tests/e2e/test_random_graphs.py``. Tests that set their own
 ``max_examples`` keep it; the others (the random-graph fuzzing) take the profile's.
 """
 

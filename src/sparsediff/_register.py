@@ -48,7 +48,10 @@ def register_all() -> None:
     register_builtin_rules()
     for op_class, rule in VECTORIZE_RULES.items():
         _vectorize_node.register(op_class, rule)
-    register_specialize(share_constant_csm_structure)
+    try:
+        register_specialize(share_constant_csm_structure)
+    except ValueError:  # registered by an earlier copy of sparsediff (its modules re-imported)
+        pass
     register_numba_substitute()
     install_jax_hook()
 

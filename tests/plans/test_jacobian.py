@@ -305,7 +305,7 @@ def test_random_graphs_sparse_equals_dense(graph, mode, seed):
     ids=["scalar_slice", "scalar_tail", "set_step", "row_rows", "column_cols", "int_index"],
 )
 def test_inc_subtensor_of_broadcast_value(build, mode, dense):
-    """Regression (found by tests/test_random_graphs.py): vectorizing ``IncSubtensor`` over the
+    """Regression (found by tests/e2e/test_random_graphs.py): vectorizing ``IncSubtensor`` over the
     seeds must align a broadcast value's batch axis with the region's, not with its core axes.
     ``inc_subtensor(x[0:], x[1])`` came out wrong in forward mode (batch 2 = size 2), or failed
     with a broadcasting error (other sizes)."""

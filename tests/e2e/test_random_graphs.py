@@ -16,7 +16,7 @@ at small random shapes. For each graph:
 Profiles (``HYPOTHESIS_PROFILE``, registered in ``tests/conftest.py``): ``ci`` (the default)
 runs a bounded number of examples, ``long`` many more::
 
-    HYPOTHESIS_PROFILE=long ./dev test tests/test_random_graphs.py
+    HYPOTHESIS_PROFILE=long ./dev test tests/e2e/test_random_graphs.py
 """
 
 from __future__ import annotations
