@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from sparsediff.coloring.graphs import Structure
-from sparsediff.coloring.star import _edge_ids
+from sparsediff.coloring.star import edge_ids
 
 __all__ = ["Peeling", "acyclic_coloring", "substitution_order"]
 
@@ -36,7 +36,7 @@ def acyclic_coloring(adj: Structure, order: np.ndarray) -> np.ndarray:
     n = adj.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    edge = _edge_ids(n, adj.indptr, adj.indices)
+    edge = edge_ids(n, adj.indptr, adj.indices)
     return _acyclic(n, adj.indptr, adj.indices, edge, np.asarray(order, dtype=np.int64))
 
 
@@ -205,7 +205,7 @@ def _peel(n, ptr, idx, colors, k):
                 prev = c
             slot_of[p] = n_slots - 1
     slot_start[n_slots] = nnz
-    # twin entry (v, u) of every entry (u, v): see star._edge_ids
+    # twin entry (v, u) of every entry (u, v): see star.edge_ids
     cursor = ptr[:n].copy()
     twin = np.empty(nnz, dtype=np.int64)
     for i in range(n):

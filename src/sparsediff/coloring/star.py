@@ -28,12 +28,12 @@ def star_coloring(adj: Structure, order: np.ndarray) -> np.ndarray:
     n = adj.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    edge = _edge_ids(n, adj.indptr, adj.indices)
+    edge = edge_ids(n, adj.indptr, adj.indices)
     return _star(n, adj.indptr, adj.indices, edge, np.asarray(order, dtype=np.int64))
 
 
 @numba.njit(cache=True)
-def _edge_ids(n, ptr, idx):
+def edge_ids(n, ptr, idx):
     """One id per undirected edge, shared by the entries ``(i, j)`` and ``(j, i)``.
 
     Rows are visited in increasing order, so the entries of column ``j`` are met in increasing

@@ -20,6 +20,7 @@ from sparsediff.compression.folding import DEFAULT_FOLD_LIMIT
 __all__ = [
     "DENSE_DENSITY",
     "DENSE_MAX_SIZE",
+    "PatternStats",
     "building",
     "check_format",
     "coloring_kind",
@@ -73,3 +74,24 @@ def building() -> Iterator[None]:
     enable_numba_hugepages()
     with pytensor.config.change_flags(traceback__limit=0):
         yield
+
+
+class PatternStats:
+    """``shape``, ``nnz`` and ``density`` of a plan, read off its full pattern (``_full``)."""
+
+    @property
+    def _full(self):  # pragma: no cover - each plan says where its full pattern is
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self._full.shape)
+
+    @property
+    def nnz(self) -> int:
+        return int(self._full.nnz)
+
+    @property
+    def density(self) -> float:
+        m, n = self.shape
+        return self.nnz / (m * n) if m * n else 0.0

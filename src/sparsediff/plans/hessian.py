@@ -31,8 +31,7 @@ from sparsediff.coloring import check_coloring, color
 from sparsediff.coloring.validity import as_colors
 from sparsediff.decompression import Layout
 from sparsediff.plans.common import (
-    DENSE_DENSITY,
-    DENSE_MAX_SIZE,
+    PatternStats,
     building,
     check_format,
     coloring_kind,
@@ -43,7 +42,7 @@ from sparsediff.plans.common import (
 from sparsediff.sparsity import hessian_sparsity
 from sparsediff.sparsity.pattern import as_pattern
 
-__all__ = ["DENSE_DENSITY", "DENSE_MAX_SIZE", "HessianPlan", "hessian", "hessian_plan"]
+__all__ = ["HessianPlan", "hessian", "hessian_plan"]
 
 Method = Literal["auto", "forward-over-reverse", "reverse-over-reverse"]
 _METHODS = ("auto", "forward-over-reverse", "reverse-over-reverse")
@@ -62,7 +61,7 @@ AUTO_ACYCLIC_MIN_STAR = 6
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class HessianPlan:
+class HessianPlan(PatternStats):
     """What :func:`hessian_plan` decided, and everything :meth:`build` needs.
 
     ``pattern`` is the symmetric sparsity of the Hessian, ``coloring`` a star or acyclic
@@ -107,17 +106,8 @@ class HessianPlan:
         return self.built.get("costs", {})
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.pattern.shape)
-
-    @property
-    def nnz(self) -> int:
-        return int(self.pattern.nnz)
-
-    @property
-    def density(self) -> float:
-        n = self.shape[0]
-        return self.nnz / (n * n) if n else 0.0
+    def _full(self) -> sp.csr_array:
+        return self.pattern
 
     @property
     def lower_bound(self) -> int:

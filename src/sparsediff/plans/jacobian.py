@@ -33,8 +33,7 @@ from sparsediff.coloring import check_coloring, color
 from sparsediff.coloring.validity import as_colors, bidirectional_pair
 from sparsediff.decompression import Layout
 from sparsediff.plans.common import (
-    DENSE_DENSITY,
-    DENSE_MAX_SIZE,
+    PatternStats,
     building,
     check_format,
     coloring_kind,
@@ -47,8 +46,6 @@ from sparsediff.sparsity.pattern import as_pattern
 
 __all__ = [
     "AUTO_BIDIRECTIONAL_MIN_COLORS",
-    "DENSE_DENSITY",
-    "DENSE_MAX_SIZE",
     "MAX_COMPRESSED_SIZE",
     "REVERSE_COST",
     "JacobianPlan",
@@ -88,7 +85,7 @@ def product_cost(n_jvps: int, n_vjps: int) -> float:
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class JacobianPlan:
+class JacobianPlan(PatternStats):
     """What :func:`jacobian_plan` decided, and everything :meth:`build` needs.
 
     ``pattern`` is the Jacobian's sparsity (a list of blocks when ``wrt`` was a list);
@@ -125,17 +122,8 @@ class JacobianPlan:
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.full_pattern.shape)
-
-    @property
-    def nnz(self) -> int:
-        return int(self.full_pattern.nnz)
-
-    @property
-    def density(self) -> float:
-        m, n = self.shape
-        return self.nnz / (m * n) if m * n else 0.0
+    def _full(self) -> sp.csr_array:
+        return self.full_pattern
 
     @property
     def n_jvps(self) -> int:
@@ -378,8 +366,9 @@ def jacobian_plan(
         ``"csr"`` (default) or ``"csc"``.
     dense
         Force (``True``) or forbid (``False``) the dense path (identity seeds); ``None`` lets the
-        plan decide: tiny (at most ``DENSE_MAX_SIZE`` rows or columns) or dense (density at least
-        ``DENSE_DENSITY``) Jacobians are computed densely. The result has the same sparse type.
+        plan decide: tiny (at most ``plans.common.DENSE_MAX_SIZE`` rows or columns) or dense
+        (density at least ``DENSE_DENSITY``) Jacobians are computed densely. The result has the
+        same sparse type.
     use_op_pushforward, fold, lift
         Forward-mode JVP implementation (``"auto"``: the Ops' forward rules where all have one),
         plan-time constant folding of the compressed graph, lifting of the decompression gather
