@@ -75,6 +75,13 @@ class AdapterBase:
         self.n = int(np.prod(self.x.type.shape, dtype=np.int64))
         self.params, self.param_values = check_params(params, param_values)
 
+    def _vector_function_and_jacobian(self, expression, inputs, mode, jacobian_mode, plan_kwargs):
+        """Plan the sparse Jacobian of ``expression``; compile it and the expression apart (so
+        that trial points a solver rejects cost only the expression)."""
+        self.plan = jacobian_plan(expression, self.x, jacobian_mode, **plan_kwargs)
+        value = compile_function(inputs, expression, mode)
+        return value, compile_function(inputs, self.plan.build(), mode)
+
     def _x(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=self.x.dtype)
         if x.size != self.n:
@@ -148,9 +155,9 @@ class LeastSquaresFunctions(AdapterBase):
         self.residual = as_expression(residual, "residual").ravel()
         self.m = int(np.prod(self.residual.type.shape, dtype=np.int64))
         inputs = [self.x, *self.params]
-        self.plan = jacobian_plan(self.residual, self.x, jacobian_mode, **plan_kwargs)
-        self._r = compile_function(inputs, self.residual, mode)
-        self._J = compile_function(inputs, self.plan.build(), mode)
+        self._r, self._J = self._vector_function_and_jacobian(
+            self.residual, inputs, mode, jacobian_mode, plan_kwargs
+        )
 
     def fun(self, x, *args) -> np.ndarray:
         return np.asarray(self._r(self._x(x), *self.param_values), dtype=float)
@@ -189,10 +196,10 @@ class ODEFunctions(AdapterBase):
             raise TypeError("t must be a scalar PyTensor variable or None")
         self.t = t
         plan_kwargs.setdefault("format", "csc")
-        self.plan = jacobian_plan(self.rhs, self.x, jacobian_mode, **plan_kwargs)
         inputs = [self.t, self.x, *self.params]
-        self._f = compile_function(inputs, self.rhs, mode)
-        self._J = compile_function(inputs, self.plan.build(), mode)
+        self._f, self._J = self._vector_function_and_jacobian(
+            self.rhs, inputs, mode, jacobian_mode, plan_kwargs
+        )
 
     def fun(self, t, y) -> np.ndarray:
         return np.asarray(self._f(t, self._x(y), *self.param_values), dtype=float)
