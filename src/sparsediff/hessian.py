@@ -38,6 +38,7 @@ from sparsediff.jacobian import (
     _n_colors,
     coloring_kind,
 )
+from sparsediff.keep_inputs import keep_inputs, user_inputs
 from sparsediff.sparsity.pattern import as_pattern
 
 __all__ = ["DENSE_DENSITY", "DENSE_MAX_SIZE", "HessianPlan", "hessian", "hessian_plan"]
@@ -177,6 +178,7 @@ class HessianPlan:
                 data = substitution.substitute(b.ravel(), self.schedule)
             else:
                 data = decompress.gather(b, self.positions, lift=self.lift)
+        data = keep_inputs(data, user_inputs(self.cost, [self.wrt]))  # constant Hessians
         out = decompress.assemble(data, self.layout)
         self.timings["build"] = time.perf_counter() - t0
         return out

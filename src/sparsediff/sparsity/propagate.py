@@ -29,6 +29,7 @@ from scipy import sparse as sp
 from sparsediff.inputs import as_wrt_list, check_wrt
 from sparsediff.sparsity import pattern as pat
 from sparsediff.sparsity import rules as _rules  # noqa: F401  (registers the built-in rules)
+from sparsediff.sparsity.fold_indices import fold_small_integer_constants
 from sparsediff.sparsity.registry import NotConcrete, RuleContext, SparsityWarning, find_rule
 
 #: Largest pattern (in stored entries) a conservative dense fallback may create.
@@ -87,6 +88,8 @@ def prepare_graph(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
+        if fold_small_integer_constants(fgraph):  # e.g. pt.pad's widths (see fold_indices)
+            rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
     return fgraph, fresh_wrt
 
 

@@ -2,6 +2,7 @@
 
 from sparsediff.sparsity.rules import (  # noqa: F401
     control,
+    convolution,
     elemwise,
     indexing,
     products,
