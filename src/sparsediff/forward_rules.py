@@ -25,7 +25,13 @@ import functools
 from collections.abc import Callable, Sequence
 
 import pytensor.tensor as pt
-from pytensor.gradient import DisconnectedType, disconnected_type, grad, pullback
+from pytensor.gradient import (
+    DisconnectedType,
+    NullTypeGradError,
+    disconnected_type,
+    grad,
+    pullback,
+)
 from pytensor.graph.basic import Apply, Constant, Variable
 from pytensor.graph.null_type import NullType
 from pytensor.graph.op import Op
@@ -159,7 +165,10 @@ def _node_double_pullback(node: Apply, tangents: Sequence[Variable]) -> list[Var
         if isinstance(v.type, NullType):
             raise ForwardRuleMissing(node.op, f"its pullback is not differentiable: {v.type}")
     inner = pt.add(*[(v * t).sum() for v, t in zip(vjps, ts, strict=True)])
-    jvps = grad(inner, cots, disconnected_inputs="ignore", return_disconnected="disconnected")
+    try:
+        jvps = grad(inner, cots, disconnected_inputs="ignore", return_disconnected="disconnected")
+    except NullTypeGradError as err:
+        raise ForwardRuleMissing(node.op, f"its pullback is not differentiable: {err}") from err
     for j in jvps:
         if isinstance(j.type, NullType):
             raise ForwardRuleMissing(node.op, f"its pullback is not differentiable: {j.type}")
