@@ -296,7 +296,9 @@ def test_pymc_style_logp_hessian(method):
     dense = pytensor.function([theta], pytensor.gradient.hessian(logp, theta), mode="FAST_COMPILE")(v)
     assert np.array_equal(plan.pattern.toarray(), dense != 0)
     got = H(v).toarray()
-    assert np.abs(got - dense).max() <= 1e-12 * max(np.abs(dense).max(), 1.0)
+    # H[σ, σ] sums dozens of terms of opposite signs (the prior's (walk/σ)², trigamma): the
+    # batched and the dense graph add them in different orders (measured: 2e-11 relative)
+    assert np.abs(got - dense).max() <= 1e-10 * max(np.abs(dense).max(), 1.0)
 
 
 # --- marked backend subsets --------------------------------------------------------------------
@@ -338,4 +340,5 @@ def _backend_case(what, backend):
         J, v = sd.hessian(cost, x), ug.latent_gaussian_point(x)
         ref = pytensor.function([x], pytensor.gradient.hessian(cost, x), mode="FAST_COMPILE")(v)
     got = np.asarray(_to_dense(pytensor.function([x], J, mode=backend)(v)))
-    assert np.abs(got - ref).max() <= 1e-12 * max(np.abs(ref).max(), 1.0)
+    rtol = 1e-10 if what == "logp" else 1e-12  # see test_pymc_style_logp_hessian
+    assert np.abs(got - ref).max() <= rtol * max(np.abs(ref).max(), 1.0)
