@@ -78,7 +78,7 @@ def _compile_check(J, expr, wrt, values, mode="FAST_COMPILE"):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_cge_model_every_mode(mode):
-    F, x = ug.cge(40)
+    F, x = ug.cge(16)
     plan = sd.jacobian_plan(F, x, mode=mode)
     if mode == "auto":
         assert plan.mode == "bidirectional", plan  # a dense row and a dense column
@@ -171,7 +171,7 @@ def test_node_double_pullback_keeps_inputs_apart():
 
 
 QUADRATICS = {
-    "gaussian": ug.gaussian_quadratic,
+    "gaussian": ug.gaussian_quadratic,  # all three at their default (small) sizes
     "least_squares": ug.least_squares_quadratic,
     "torsion": ug.torsion_quadratic,
 }
@@ -261,7 +261,7 @@ def test_convolution_patterns_exact(name):
 
 @pytest.mark.parametrize("name", list(ug.convolutions()))
 def test_sparsejac_convolution_cases(name):
-    expr, x = ug.convolutions()[name]
+    expr, x = ug.convolutions(n=50, N=12)[name]
     plan = sd.jacobian_plan(expr, x)
     assert plan.n_colors <= 9, plan
     (truth,) = dense_nonzeros(expr, [x], [x])
@@ -275,7 +275,7 @@ def test_sparsejac_convolution_cases(name):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("model", ["rbc", "perfect_foresight"])
 def test_dsge_systems(model, mode):
-    F, x = ug.rbc_steady_state() if model == "rbc" else ug.perfect_foresight(40)
+    F, x = ug.rbc_steady_state() if model == "rbc" else ug.perfect_foresight(12)
     with warnings.catch_warnings():
         warnings.simplefilter("error", sd.SparsityWarning)
         plan = sd.jacobian_plan(F, x, mode=mode, dense=False)
@@ -287,18 +287,25 @@ def test_dsge_systems(model, mode):
 
 @pytest.mark.parametrize("method", ["forward-over-reverse", "reverse-over-reverse"])
 def test_pymc_style_logp_hessian(method):
-    logp, theta = ug.latent_gaussian_logp(12)
+    logp, theta = ug.latent_gaussian_logp(8)
     with warnings.catch_warnings():
         warnings.simplefilter("error", sd.SparsityWarning)
         plan = sd.hessian_plan(logp, theta, method=method)
     H = pytensor.function([theta], plan.build(), mode="FAST_COMPILE")
     v = ug.latent_gaussian_point(theta)
-    dense = pytensor.function([theta], pytensor.gradient.hessian(logp, theta), mode="FAST_COMPILE")(v)
+    dense = _dense_hessian(logp, theta, v)
     assert np.array_equal(plan.pattern.toarray(), dense != 0)
     got = H(v).toarray()
-    # H[σ, σ] sums dozens of terms of opposite signs (the prior's (walk/σ)², trigamma): the
-    # batched and the dense graph add them in different orders (measured: 2e-11 relative)
-    assert np.abs(got - dense).max() <= 1e-10 * max(np.abs(dense).max(), 1.0)
+    assert np.abs(got - dense).max() <= 1e-12 * max(np.abs(dense).max(), 1.0)
+
+
+def _dense_hessian(cost, x, value):
+    """The dense Hessian, vectorized (no Scan). ``pytensor.gradient.hessian`` loops in a Scan
+    whose inner graph is compiled with C even in FAST_COMPILE, and PyTensor's C ``tri_gamma``
+    (the second derivative of ``gammaln``) is off by 2.7e-10 at 1.82 (its Python and Numba
+    implementations agree with SciPy)."""
+    H = pytensor.gradient.jacobian(pytensor.grad(cost, x), x, vectorize=True)
+    return pytensor.function([x], H, mode="FAST_COMPILE")(value)
 
 
 # --- marked backend subsets --------------------------------------------------------------------
@@ -324,21 +331,20 @@ def _to_dense(value):
 def _backend_case(what, backend):
     if what == "cge":
         # JAX has no ProdWithoutZeros (Prod's gradient uses it): PyTensor's limitation
-        F, x = ug.cge(6, no_zeros=backend == "JAX")
+        F, x = ug.cge(3, no_zeros=backend == "JAX")
         J, ref, v = sd.jacobian(F, x, mode="bidirectional"), None, ug.cge_point(x)
         ref = dense_reference(F, x, [x], [v])[0]
     elif what == "quadratic":
-        cost, x = ug.least_squares_quadratic(12)
-        J, v = sd.hessian(cost, x), np.linspace(0, 1, 12)
+        cost, x = ug.least_squares_quadratic(6)
+        J, v = sd.hessian(cost, x), np.linspace(0, 1, 6)
         ref = pytensor.function([x], pytensor.gradient.hessian(cost, x), mode="FAST_COMPILE")(v)
     elif what == "conv":
-        F, x = ug.convolutions(n=16)["conv1d_same_squared"]
-        J, v = sd.jacobian(F, x, mode="forward"), np.linspace(0, 1, 16)
+        F, x = ug.convolutions(n=8)["conv1d_same_squared"]
+        J, v = sd.jacobian(F, x, mode="forward"), np.linspace(0, 1, 8)
         ref = dense_reference(F, x, [x], [v])[0]
     else:
-        cost, x = ug.latent_gaussian_logp(10)
+        cost, x = ug.latent_gaussian_logp(4)
         J, v = sd.hessian(cost, x), ug.latent_gaussian_point(x)
-        ref = pytensor.function([x], pytensor.gradient.hessian(cost, x), mode="FAST_COMPILE")(v)
+        ref = _dense_hessian(cost, x, v)
     got = np.asarray(_to_dense(pytensor.function([x], J, mode=backend)(v)))
-    rtol = 1e-10 if what == "logp" else 1e-12  # see test_pymc_style_logp_hessian
-    assert np.abs(got - ref).max() <= rtol * max(np.abs(ref).max(), 1.0)
+    assert np.abs(got - ref).max() <= 1e-12 * max(np.abs(ref).max(), 1.0)

@@ -119,7 +119,7 @@ def latent_gaussian_point(theta, seed: int = 2) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-0.5, 0.5, theta.type.shape)
 
 
-def gaussian_quadratic(n: int = 30):
+def gaussian_quadratic(n: int = 12):
     """A Gaussian log-density with a tridiagonal precision: constant Hessian ``-Q``."""
     x = pt.vector("x", shape=(n,))
     mu = np.linspace(0, 1, n)
@@ -128,7 +128,7 @@ def gaussian_quadratic(n: int = 30):
     return -0.5 * quad - 0.5 * n * np.log(2 * np.pi), x
 
 
-def least_squares_quadratic(n: int = 30):
+def least_squares_quadratic(n: int = 12):
     """``‖A x − b‖²`` with a constant banded ``A``: Hessian ``2 AᵀA``."""
     x = pt.vector("x", shape=(n,))
     A = np.eye(n) + np.diag(np.full(n - 1, 0.5), 1) - np.diag(np.full(n - 2, 0.25), -2)
@@ -137,7 +137,7 @@ def least_squares_quadratic(n: int = 30):
     return (r**2).sum(), x
 
 
-def torsion_quadratic(N: int = 6, c: float = 5.0):
+def torsion_quadratic(N: int = 4, c: float = 5.0):
     """MINPACK-2 elastic-plastic torsion (its quadratic objective on an N×N interior grid)."""
     x = pt.vector("v", shape=(N * N,))
     h = 1.0 / (N + 1)
