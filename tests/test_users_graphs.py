@@ -135,7 +135,7 @@ def test_auto_excludes_unbuildable_forward_and_says_why():
     assert "FirstOrderOnly" in repr(plan) and "excluded" in repr(plan)
     _compile_check(plan.build(), expr, [x], [np.linspace(0.5, 1.5, 12)])
     for mode in ("forward", "bidirectional"):
-        with pytest.raises(ModeNotBuildable, match="FirstOrderOnly.*mode='reverse'"):
+        with pytest.raises(ModeNotBuildable, match=r"FirstOrderOnly.*mode='reverse'"):
             sd.jacobian_plan(expr, x, mode=mode)
     # the dense path too: a short, wide Jacobian would go forward
     plan = sd.jacobian_plan(first_order_only(x)[:2], x)
@@ -164,7 +164,9 @@ def test_node_double_pullback_keeps_inputs_apart():
     (jvp,) = pushforward([expr], [x], [t])
     xv, tv = np.linspace(0.1, 0.9, 5), np.linspace(1, 2, 5)
     J = pytensor.function([x], pytensor.gradient.jacobian(expr, x), mode="FAST_COMPILE")(xv)
-    np.testing.assert_allclose(pytensor.function([x, t], jvp, mode="FAST_COMPILE")(xv, tv), J @ tv, rtol=1e-12)
+    np.testing.assert_allclose(
+        pytensor.function([x, t], jvp, mode="FAST_COMPILE")(xv, tv), J @ tv, rtol=1e-12
+    )
 
 
 # --- 2. constant derivatives compile with wrt as an input -------------------------------------
@@ -246,6 +248,7 @@ def _conv_cases():
         "2d valid": (convolve2d(z, K, mode="valid") ** 2, [Z, K]),
         "2d full": (convolve2d(z, K, mode="full"), [Z, K]),
         "2d same, constant kernel": (convolve2d(z, np.eye(3), mode="same") * z, [Z]),
+        "2d same, no static shape": (convolve2d(z, np.eye(3), mode="same"), [Z]),
     }
 
 
@@ -348,3 +351,33 @@ def _backend_case(what, backend):
         ref = _dense_hessian(cost, x, v)
     got = np.asarray(_to_dense(pytensor.function([x], J, mode=backend)(v)))
     assert np.abs(got - ref).max() <= 1e-12 * max(np.abs(ref).max(), 1.0)
+
+
+# --- the catalogue's users' cases in the modes tests/test_jacobian.py does not run --------------
+
+_USERS_CASES = [
+    c
+    for c in __import__("tests.sparsity.catalogue", fromlist=["CASES"]).CASES
+    if c.name
+    in {
+        "prod_cobb_douglas_cge",
+        "conv1d_symbolic_kernel_modes",
+        "conv1d_constant_kernel_with_zeros_batched",
+        "conv2d_valid_and_same",
+        "quadratic_least_squares",
+        "zero_jacobian_piecewise_constant",
+        "dsge_perfect_foresight",
+        "pymc_logp_gradient",
+    }
+]
+
+
+@pytest.mark.parametrize("mode", ["auto", "bidirectional"])
+@pytest.mark.parametrize("case", _USERS_CASES, ids=[c.name for c in _USERS_CASES])
+def test_catalogue_users_cases_auto_and_bidirectional(case, mode):
+    expression, wrt, inputs = case.build()
+    J = sd.jacobian(expression, wrt, mode=mode, dense=False)
+    rng = np.random.default_rng(0)
+    values = [rng.uniform(0.3, 1.7, size=v.type.shape) for v in inputs]
+    fn = pytensor.function(inputs, J, mode="FAST_COMPILE")
+    assert_matches(fn(*values), dense_reference(expression, wrt, inputs, values))

@@ -44,3 +44,16 @@ def fold_small_integer_constants(fgraph: FunctionGraph) -> bool:
     before = len(fgraph.apply_nodes)
     dfs_rewriter(fold_small_integer, ignore_newtrees=False).rewrite(fgraph)
     return len(fgraph.apply_nodes) != before
+
+
+def fold_integer_graph(outputs, max_rounds: int = 4) -> list:
+    """Canonicalize small integer ``outputs`` (e.g. a shape) and fold them as far as possible;
+    returns new outputs (the caller's graph is untouched)."""
+    from pytensor.graph.rewriting.utils import rewrite_graph
+
+    fgraph = FunctionGraph(outputs=list(outputs), clone=True)
+    for _ in range(max_rounds):
+        rewrite_graph(fgraph, include=("canonicalize", "ShapeOpt"))
+        if not fold_small_integer_constants(fgraph):
+            break
+    return list(fgraph.outputs)

@@ -110,7 +110,7 @@ def _convolution(d: int, batch_ndim: int, node, input_patterns, ctx: RuleContext
     shift = [0 if full else min(n, k) - 1 for n, k in zip(*n_core, strict=True)]
     out_size = int(np.prod(out_shape, dtype=np.int64))
     parts = []
-    for a, (a_var, b_var) in enumerate([(in1, in2), (in2, in1)]):
+    for a, b_var in enumerate([in2, in1]):  # operand a, the other one b
         p = input_patterns[a]
         if p is None:
             continue
