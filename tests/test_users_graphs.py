@@ -9,6 +9,8 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytensor.gradient import grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
@@ -381,3 +383,30 @@ def test_catalogue_users_cases_auto_and_bidirectional(case, mode):
     values = [rng.uniform(0.3, 1.7, size=v.type.shape) for v in inputs]
     fn = pytensor.function(inputs, J, mode="FAST_COMPILE")
     assert_matches(fn(*values), dense_reference(expression, wrt, inputs, values))
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    shape=st.sampled_from([(5,), (2, 3), (3, 1, 2)]),
+    axis_pick=st.integers(0, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_prod_forward_rules_match_central_differences(shape, axis_pick, seed):
+    """sparsediff's JVPs of Prod and ProdWithoutZeros against central differences, on random
+    axes and points (away from zeros, where ProdWithoutZeros jumps)."""
+    from pytensor.tensor.math import ProdWithoutZeros
+
+    x = pt.tensor("x", shape=shape)
+    axes = [None, 0, -1, tuple(range(len(shape)))][axis_pick]
+    pwz_axis = None if axes is None else ([axes] if isinstance(axes, int) else list(axes))
+    outs = [pt.prod(x, axis=axes), ProdWithoutZeros(axis=pwz_axis)(x)]
+    t = pt.tensor("t", shape=shape)
+    jvps = pushforward(outs, [x], [t])
+    fn = pytensor.function([x, t], jvps, mode="FAST_COMPILE")
+    f = pytensor.function([x], outs, mode="FAST_COMPILE")
+    rng = np.random.default_rng(seed)
+    xv = rng.uniform(0.5, 1.5, shape) * rng.choice([-1, 1], shape)
+    tv = rng.normal(size=shape)
+    eps = 1e-6
+    for got, plus, minus in zip(fn(xv, tv), f(xv + eps * tv), f(xv - eps * tv), strict=True):
+        np.testing.assert_allclose(got, (plus - minus) / (2 * eps), rtol=1e-7, atol=1e-8)

@@ -194,21 +194,30 @@ def _pullback_overridden_only(op: Op) -> bool:
     )
 
 
-def node_pushforward(node: Apply, tangents: Sequence[Variable]) -> list[Variable]:
+def node_pushforward(
+    node: Apply, tangents: Sequence[Variable], connected: Sequence[bool] | None = None
+) -> list[Variable]:
     """The output tangents of one node: a registered rule, the Op's own ``pushforward``, or
-    the node's double pullback, in that order. Raises :class:`ForwardRuleMissing`."""
+    the node's double pullback, in that order. Raises :class:`ForwardRuleMissing`.
+
+    ``connected`` marks the inputs that depend on ``wrt`` (the others get zero tangents, which
+    the double pullback skips altogether)."""
+    if connected is not None:
+        pulled = [t if c else disconnected_type() for t, c in zip(tangents, connected, strict=True)]
+    else:
+        pulled = tangents
     rule = find_forward_rule(node.op)
     if rule is not None:
         return list(rule(node.op, node.inputs, node.outputs, tangents))
     if _pullback_overridden_only(node.op):
-        return _node_double_pullback(node, tangents)
+        return _node_double_pullback(node, pulled)
     try:
         out = list(node.op.pushforward(node.inputs, node.outputs, tangents))
         if not any(isinstance(o.type, NullType) for o in out if o is not None):
             return [disconnected_type() if o is None else o for o in out]
     except Exception:  # no pushforward (NotImplementedError), or one that cannot build here
         pass
-    return _node_double_pullback(node, tangents)
+    return _node_double_pullback(node, pulled)
 
 
 def _input_tangent(var: Variable, tangents: dict) -> Variable:
@@ -233,7 +242,7 @@ def pushforward(
         if not any(i in known for i in node.inputs):
             continue
         local = [_input_tangent(i, known) for i in node.inputs]
-        outs = node_pushforward(node, local)
+        outs = node_pushforward(node, local, [i in known for i in node.inputs])
         for o, t in zip(node.outputs, outs, strict=True):
             if _is_float(o) and _connected(t):
                 known[o] = pt.as_tensor_variable(t).astype(o.dtype)
@@ -282,7 +291,7 @@ def _forward_reason(node: Apply, mask) -> str | None:
             f.type() if m else (pt.zeros_like(f) if _is_float(f) else disconnected_type())
             for f, m in zip(fresh, mask, strict=True)
         ]
-        node_pushforward(clone, tangents)
+        node_pushforward(clone, tangents, mask)
         reason = None
     except ForwardRuleMissing as err:
         reason = err.reason
