@@ -5,16 +5,19 @@ Each line says why the registration exists:
 
 1. **Sparsity rules** (:data:`sparsediff.sparsity.rules.BUILTIN_RULES`) into sparsediff's own
    ``singledispatch`` registry: detection needs one rule per Op family.
-2. **Vectorization rules** (:data:`sparsediff.compression.vectorize.VECTORIZE_RULES`: ``Split``,
+2. **Forward rules** (:data:`sparsediff.compression.forward_rules.FORWARD_RULES`: ``Prod``,
+   ``ProdWithoutZeros``) into sparsediff's pushforward registry: PyTensor 3.0.7 cannot push a
+   tangent forward through them, so forward and bidirectional mode would not build.
+3. **Vectorization rules** (:data:`sparsediff.compression.vectorize.VECTORIZE_RULES`: ``Split``,
    uneven ``Join``, ``IncSubtensor``, ``IfElse``, ``OpFromGraph``, ``Scan``) into PyTensor's
    ``_vectorize_node``: without them ``vectorize_graph`` wraps these Ops in a ``Blockwise``, which
    the C and Python backends run as one Python loop iteration per color.
-3. **The rewrite** ``share_constant_csm_structure`` (specialize): compiled functions hand out
+4. **The rewrite** ``share_constant_csm_structure`` (specialize): compiled functions hand out
    sparsediff's constant ``indices``/``indptr`` read-only instead of copying them (O(nnz)) on
    every call.
-4. **Numba dispatch** for ``Substitute`` (acyclic Hessians): a native kernel instead of object
+5. **Numba dispatch** for ``Substitute`` (acyclic Hessians): a native kernel instead of object
    mode.
-5. **JAX dispatch** (``CSM`` → ``BCSR``, ``Substitute``, sparse ``dot``/transpose/copy): PyTensor
+6. **JAX dispatch** (``CSM`` → ``BCSR``, ``Substitute``, sparse ``dot``/transpose/copy): PyTensor
    has no JAX conversion for sparse construction. Installed as an import hook, so importing
    sparsediff does not import JAX.
 
@@ -29,6 +32,7 @@ from pytensor.graph.replace import _vectorize_node
 from pytensor.tensor.rewriting.basic import register_specialize
 
 from sparsediff.backends.jax import install_jax_hook
+from sparsediff.compression.forward_rules import FORWARD_RULES, register_forward_rule
 from sparsediff.compression.vectorize import VECTORIZE_RULES
 from sparsediff.decompression.assemble import share_constant_csm_structure
 from sparsediff.decompression.substitution import register_numba_substitute
@@ -46,6 +50,8 @@ def register_all() -> None:
         return
     _done = True
     register_builtin_rules()
+    for op_class, rule in FORWARD_RULES.items():
+        register_forward_rule(op_class)(rule)
     for op_class, rule in VECTORIZE_RULES.items():
         _vectorize_node.register(op_class, rule)
     try:

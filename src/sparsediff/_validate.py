@@ -7,9 +7,11 @@ bad ``wrt`` gets the same message wherever it is given.
 from __future__ import annotations
 
 import pytensor.tensor as pt
-from pytensor.graph.basic import Variable
+from pytensor.graph.basic import Constant, Variable
 from pytensor.tensor.type import TensorType
 from pytensor.tensor.variable import TensorVariable
+
+from sparsediff._fold_indices import fold_integer_graph
 
 __all__ = ["as_expression", "as_wrt_list", "check_cost", "check_wrt", "static_shape_of"]
 
@@ -64,6 +66,8 @@ def static_shape_of(expression: Variable, what: str = "expression") -> tuple[int
         include=("canonicalize", "ShapeOpt"),
         clone=True,
     )
+    if not all(isinstance(s, Constant) for s in shape_graph):  # e.g. pt.pad's widths
+        shape_graph = fold_integer_graph(shape_graph)
     for i, s in enumerate(shape_graph):
         try:
             dims.append(int(get_scalar_constant_value(s)))

@@ -5,13 +5,15 @@ Hypothesis builds a graph step by step from a pool of expressions of ``x`` (the 
 comparisons and ``switch``, reductions (sum, prod, max, min, mean), ``cumsum``/``cumprod``,
 ``dot`` with constant matrices that have zeros (and between two expressions), reshape,
 dimshuffle, transpose, basic and advanced indexing, ``set``/``inc_subtensor``, ``join``,
-``split``, ``stack``, ``repeat``, ``sort``, ``roll``, ``tile``, ``clip``, ``diff``, ``outer``
-at small random shapes. For each graph:
+``split``, ``stack``, ``repeat``, ``sort``, ``roll``, ``tile``, ``clip``, ``diff``, ``outer``,
+``convolve1d`` (constant kernels with zeros or symbolic ones) and piecewise-constant Ops (zero
+Jacobians) at small random shapes. For each graph:
 
 (a) ``sd.jacobian_sparsity`` contains every numerically nonzero entry of the dense
     ``pytensor.gradient.jacobian`` at random points (a missed nonzero is a wrong answer);
-(b) ``sd.jacobian`` in forward and in reverse mode equals the dense Jacobian to 1e-12 of its
-    largest entry.
+(b) ``sd.jacobian`` in forward, reverse and bidirectional mode equals the dense Jacobian to
+    1e-12 of its largest entry;
+(c) ``sd.hessian`` of a weighted sum of the graph equals ``pytensor.gradient.hessian``.
 
 Profiles (``HYPOTHESIS_PROFILE``, registered in ``tests/conftest.py``): ``ci`` (the default)
 runs a bounded number of examples, ``long`` many more::
@@ -107,6 +109,8 @@ FAMILIES = [
     "tile",
     "flip",
     "split",
+    "convolve",
+    "piecewise_constant",
     "clip",
     "diff",
     "outer",
@@ -299,6 +303,18 @@ def apply_random_op(b: Builder):
         out = pt.clip(a, 0.6, 1.4)
     elif family == "diff":
         out = pt.diff(a.ravel()) if n > 1 else a * 3.0
+    elif family == "convolve":  # a constant kernel with zeros, or another expression
+        from pytensor.tensor.signal import convolve1d
+
+        k = int(rng.integers(1, 4))
+        if rng.random() < 0.5:
+            kernel = pt.as_tensor(rng.uniform(0.5, 1.5, k) * (rng.random(k) < 0.7))
+        else:
+            kernel = b.fit(b.operand("kernel"), (k,), exact=True)
+        mode = str(rng.choice(["full", "valid", "same"])) if n >= k else "full"
+        out = convolve1d(a.ravel(), kernel, mode=mode)
+    elif family == "piecewise_constant":  # zero derivative: zero Jacobians, constant Hessians
+        out = [pt.floor, pt.sign, pt.round][int(rng.integers(0, 3))](a) + a * 0.0
     else:  # outer
         out = pt.outer(a.ravel(), b.fit(b.operand("other"), (int(rng.integers(1, 4)),), True))
     if any(d is None for d in out.type.shape):  # e.g. repeat with an array of counts
@@ -380,18 +396,10 @@ def check_graph(expression, wrt, inputs, families, *, dense, compile_mode, rng_s
     flat = expression.ravel()
     n_blocks = len(wrt)
     outputs = _dense_blocks(flat, wrt)
-    modes = []
-    for jac_mode in ("forward", "reverse"):
-        try:
-            outputs += _sparse_blocks(expression, wrt, jac_mode, pattern, dense)
-        except NotImplementedError as err:
-            # Forward mode through prod: PyTensor has no second derivative of Prod (its
-            # gradient is NullType), which the pullback-based pushforward needs. Known; the
-            # plan's mode="auto" falls back to reverse.
-            assert jac_mode == "forward" and "cannot differentiate" in str(err), err
-            note(f"forward mode: {err}")
-            continue
-        modes.append(jac_mode)
+    # every mode builds: prod has a sparsediff forward rule (sparsediff.forward_rules)
+    modes = ["forward", "reverse"] + ([] if dense else ["bidirectional"])
+    for jac_mode in modes:
+        outputs += _sparse_blocks(expression, wrt, jac_mode, pattern, dense)
     fn = pytensor.function(inputs, outputs, mode=compile_mode, on_unused_input="ignore")
 
     rng = np.random.default_rng(rng_seed)
@@ -443,3 +451,32 @@ def test_random_graph_pattern_and_values_match_dense(graph, dense):
 def test_random_graph_numba_backend(graph):
     expression, wrt, inputs, families = graph
     check_graph(expression, wrt, inputs, families, dense=False, compile_mode="NUMBA")
+
+
+@settings(max_examples=max(4, settings.default.max_examples // 8), **_SETTINGS)
+@given(graph=random_graphs(max_ops=4))
+def test_random_graph_hessian_matches_dense(graph):
+    """Hessians of a random weighted sum of the graph (quadratic costs and zero Hessians come
+    from the same families) against ``pytensor.gradient.hessian``; graphs whose dense Hessian
+    PyTensor cannot build (prod's gradient has no gradient) are skipped."""
+    expression, wrt, inputs, families = graph
+    x = wrt[0]
+    weights = np.random.default_rng(1).uniform(0.5, 1.5, _shape(expression))
+    cost = (expression * weights).sum()
+    try:
+        dense = pytensor.gradient.hessian(cost, x, disconnected_inputs="ignore")
+        dense_fn = pytensor.function(inputs, dense, mode="FAST_COMPILE", on_unused_input="ignore")
+    except Exception:
+        assume(False)
+    note(f"families: {families}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        H = sd.hessian(cost, x, disconnected_inputs="ignore")
+    fn = pytensor.function(inputs, H, mode="FAST_COMPILE", on_unused_input="ignore")
+    values = [np.random.default_rng(2).uniform(0.3, 1.7, size=_shape(v)) for v in inputs]
+    with np.errstate(all="ignore"):
+        ref = np.asarray(dense_fn(*values)).reshape(_size(x), _size(x))
+        got = fn(*values).toarray()
+    assume(np.all(np.isfinite(ref)))
+    scale = max(float(np.abs(ref).max(initial=0.0)), 1.0)
+    assert float(np.abs(got - ref).max(initial=0.0)) <= RTOL * scale

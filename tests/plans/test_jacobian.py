@@ -29,8 +29,7 @@ MODE = "FAST_COMPILE"
 
 # Graphs whose derivative PyTensor itself cannot build: no gradient for a bare Composite; the
 # vectorized derivative of a pytensor.sparse product fails inside PyTensor (dense reference
-# included). Forward mode needs a JVP of every Op: Prod has none (and its gradient is not
-# differentiable), so forward-mode Jacobians of prod graphs fall back to reverse mode.
+# included). Prod has no JVP in PyTensor: sparsediff's forward rule gives it one.
 _NO_DERIVATIVE = {"composite_scalar_op", "sparse_constant_product"}
 
 
@@ -53,27 +52,22 @@ def test_catalogue_matches_dense(case, mode):
     if case.name in _NO_DERIVATIVE:
         pytest.skip("PyTensor cannot differentiate this graph (see _NO_DERIVATIVE)")
     expression, wrt, inputs = case.build()
-    if mode == "forward" and case.name == "reductions_sum_prod":
-        with pytest.raises(NotImplementedError, match="mode='reverse'"):
-            jacobian(expression, wrt, mode="forward", dense=False)
-        return
     reference = None if case.reference is None else case.reference(*inputs)
     _check(expression, wrt, inputs, mode, reference=reference, dense=False)
 
 
 def test_auto_falls_back_to_reverse_when_forward_impossible():
+    """An Op with no forward route: auto excludes forward mode at plan time (and says why);
+    forward mode asked for raises, naming the Op (see tests/e2e/test_users_graphs.py)."""
+    from tests.users_graphs import first_order_only
+
     x = pt.matrix("x", shape=(3, 4))
-    expr = pt.concatenate([x.prod(axis=1), x[:, 0]])
-    plan = jacobian_plan(expr, x, dense=False, coloring=np.arange(12), mode="forward")
-    with pytest.raises(NotImplementedError):
-        plan.build()
+    expr = pt.concatenate([first_order_only(x).sum(axis=1), x[:, 0]])
+    with pytest.raises(NotImplementedError, match="FirstOrderOnly"):
+        jacobian_plan(expr, x, dense=False, coloring=np.arange(12), mode="forward")
     plan = jacobian_plan(expr, x, dense=False)
-    if plan.mode == "forward":
-        with pytest.warns(UserWarning, match="reverse mode"):
-            J = plan.build()
-        assert plan.mode == "reverse"
-    else:
-        J = plan.build()
+    assert plan.mode == "reverse" and "forward" in plan.excluded
+    J = plan.build()
     fn = pytensor.function([x], J, mode=MODE)
     xv = np.random.default_rng(0).uniform(0.5, 1.5, (3, 4))
     assert_matches([fn(xv)], dense_reference(expr, x, [x], [xv]))

@@ -509,3 +509,77 @@ def scalar_tensor_conversions():
     s = pt.scalar_from_tensor(x[2])
     t = pt.tensor_from_scalar(ps.exp(s) * ps.floor(s))
     return x * t + pt.cast(x[0], "int32"), [x], [x]
+
+
+# --- Real users' graphs (issue 13; tests/users_graphs.py): prod, convolutions, quadratic costs,
+# zero Jacobians, gEconpy- and PyMC-style systems -------------------------------------------
+
+
+@case()
+def prod_cobb_douglas_cge():
+    from tests.users_graphs import cge
+
+    F, x = cge(n_sectors=4, n_factors=3)
+    return F, [x], [x]
+
+
+@case()
+def conv1d_symbolic_kernel_modes():
+    from pytensor.tensor.signal import convolve1d
+
+    x, w = vec(n=9), vec("w", n=3)
+    outs = [convolve1d(x, w, mode=m) for m in ("full", "valid", "same")]
+    return pt.concatenate(outs) ** 2, [x, w], [x, w]
+
+
+@case()
+def conv1d_constant_kernel_with_zeros_batched():
+    from pytensor.tensor.signal import convolve1d
+
+    X = pt.matrix("X", shape=(2, 7))
+    return convolve1d(X, np.array([1.0, 0.0, -1.0]), mode="same"), [X], [X]
+
+
+@case()
+def conv2d_valid_and_same():
+    from pytensor.tensor.signal import convolve2d
+
+    Z, K = vec("Z", n=36), pt.matrix("K", shape=(2, 3))
+    z = Z.reshape((6, 6))
+    same = pt.specify_shape(convolve2d(z, np.eye(3), mode="same"), (6, 6))  # pad: no static shape
+    out = pt.concatenate([convolve2d(z, K, mode="valid").ravel(), same.ravel()])
+    return out * Z[:1], [Z, K], [Z, K]
+
+
+@case()
+def quadratic_least_squares():
+    from tests.users_graphs import least_squares_quadratic
+
+    cost, x = least_squares_quadratic(6)
+    return pt.grad(cost, x), [x], [x]  # linear gradient: constant Jacobian (the Hessian)
+
+
+@case()
+def zero_jacobian_piecewise_constant():
+    from tests.users_graphs import zero_jacobian
+
+    F, x = zero_jacobian(6)
+    return F, [x], [x]
+
+
+@case()
+def dsge_perfect_foresight():
+    from tests.users_graphs import perfect_foresight
+
+    F, x = perfect_foresight(5)
+    return F, [x], [x]
+
+
+@case()
+def pymc_logp_gradient():
+    """The gradient of a PyMC-style logp: its Jacobian is the Hessian (switch bounds checks,
+    log1p, logsumexp, gammaln, an Assert)."""
+    from tests.users_graphs import latent_gaussian_logp
+
+    logp, theta = latent_gaussian_logp(6)
+    return pt.grad(logp, theta), [theta], [theta]

@@ -28,6 +28,7 @@ from pytensor.graph.replace import vectorize_graph
 from pytensor.graph.traversal import graph_inputs, toposort
 from pytensor.tensor.type import TensorType
 
+from sparsediff.compression import forward_rules
 from sparsediff.compression.seeds import split_seeds
 from sparsediff.compression.vectorize import core_shapes
 
@@ -83,8 +84,10 @@ def compressed_pushforward(
     tangents = [_tangent_like(w) for w in wrt]
     batched = split_seeds(seeds, wrt)
 
-    def build(use_op: bool) -> Variable:
-        if use_op:
+    def build(use_op: bool | str) -> Variable:
+        if use_op == "node by node":  # sparsediff's forward rules, see forward_rules.py
+            (jvp,) = forward_rules.pushforward([expression], list(wrt), tangents)
+        elif use_op:
             jvp = pushforward(
                 expression,
                 list(wrt),
@@ -104,12 +107,21 @@ def compressed_pushforward(
 
     if use_op_pushforward is True:
         return build(True)
-    if use_op_pushforward is False or _has_pullback_only_override(expression):
+    if use_op_pushforward is False:
         return build(False)
-    try:
-        return build(True)
-    except Exception:
-        return build(False)
+    routes: list[bool | str] = [True, False]
+    if _has_pullback_only_override(expression):
+        routes = [False]
+    if forward_rules.has_forward_rule([expression]):
+        routes = ["node by node"]
+    else:
+        routes.append("node by node")
+    for route in routes[:-1]:
+        try:
+            return build(route)
+        except Exception:
+            pass
+    return build(routes[-1])
 
 
 def _has_pullback_only_override(expression: Variable) -> bool:

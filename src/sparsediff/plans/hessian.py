@@ -39,6 +39,7 @@ from sparsediff.plans.common import (
     is_dense_by_default,
     n_colors_of,
 )
+from sparsediff.plans.keep_inputs import keep_inputs, user_inputs
 from sparsediff.sparsity import hessian_sparsity
 from sparsediff.sparsity.pattern import as_pattern
 
@@ -174,6 +175,7 @@ class HessianPlan(PatternStats):
                 data = decompression.substitute(b.ravel(), self.schedule)
             else:
                 data = decompression.gather(b, self.positions, lift=self.lift)
+        data = keep_inputs(data, user_inputs(self.cost, [self.wrt]))  # constant Hessians
         out = decompression.assemble(data, self.layout)
         self.timings["build"] = time.perf_counter() - t0
         return out

@@ -32,6 +32,7 @@ from sparsediff._validate import as_expression, as_wrt_list
 from sparsediff.coloring import check_coloring, color
 from sparsediff.coloring.validity import as_colors, bidirectional_pair
 from sparsediff.decompression import Layout
+from sparsediff.plans import buildable
 from sparsediff.plans.common import (
     PatternStats,
     building,
@@ -41,6 +42,7 @@ from sparsediff.plans.common import (
     is_dense_by_default,
     n_colors_of,
 )
+from sparsediff.plans.keep_inputs import keep_inputs, user_inputs
 from sparsediff.sparsity import jacobian_sparsity
 from sparsediff.sparsity.pattern import as_pattern
 
@@ -120,6 +122,8 @@ class JacobianPlan(PatternStats):
     fold: bool = True
     lift: bool = True
     timings: dict[str, float] = field(default_factory=dict)
+    #: modes ``auto`` could not choose, with the reason (an Op without a JVP or VJP)
+    excluded: dict[str, str] = field(default_factory=dict)
 
     @property
     def _full(self) -> sp.csr_array:
@@ -167,6 +171,7 @@ class JacobianPlan(PatternStats):
             other.append(f"reverse would need {self.n_colors_reverse}")
         if self.n_products_bidirectional is not None and self.mode != "bidirectional":
             other.append(f"bidirectional would need {self.n_products_bidirectional}")
+        other.extend(f"{m} excluded: {why}" for m, why in self.excluded.items())
         extra = f"; {', '.join(other)}" if other else ""
         blocks = f", {len(self.wrt)} wrt blocks" if self.wrt_is_list else ""
         return (
@@ -276,6 +281,8 @@ class JacobianPlan(PatternStats):
                     datas.append(pt.zeros((0,), dtype=dtype))
                 else:
                     datas.append(decompression.gather(source, pos, lift=self.lift))
+        kept = user_inputs(self.expression, self.wrt)  # constant derivatives: see keep_inputs
+        datas = [keep_inputs(d, kept) for d in datas]
         results = [
             decompression.assemble(d, lay) for d, lay in zip(datas, self.layouts, strict=True)
         ]
@@ -413,8 +420,16 @@ def jacobian_plan(
     full = as_pattern(full, (m, n), "pattern")
     timings["detection" if sparsity is None else "pattern"] = time.perf_counter() - t0
 
-    # 2. coloring and mode
+    # 2. which products build, then coloring and mode
     t0 = time.perf_counter()
+    able = _probe(expression, wrt_list, mode, use_op_pushforward, full.nnz)
+    if mode != "auto":
+        able.require(mode)
+    elif not (able.allows("forward") or able.allows("reverse")):
+        raise buildable.ModeNotBuildable(
+            "no mode can be built for this graph: "
+            + "; ".join(f"{m}: {why}" for m, why in able.excluded().items())
+        )
     n_fwd = n_rev = n_bi = None
     row_colors = None
     if coloring is not None:
@@ -426,6 +441,7 @@ def jacobian_plan(
         if mode == "auto":
             if kind in ("column", "row", "bidirectional"):
                 mode = {"column": "forward", "row": "reverse"}.get(kind, kind)
+                able.require(mode)
             else:
                 raise ValueError(
                     "with mode='auto', coloring must say its kind ('column', 'row' or "
@@ -456,23 +472,30 @@ def jacobian_plan(
         if is_dense:
             if mode == "auto":
                 mode = "forward" if n <= m else "reverse"
+                if not able.allows(mode):
+                    mode = "reverse" if mode == "forward" else "forward"
             colors = np.arange(n if mode == "forward" else m, dtype=np.int64)
             chosen = None
         else:
             fwd = rev = bi = None
-            if mode in ("auto", "forward"):
+            if mode == "forward" or (mode == "auto" and able.allows("forward")):
                 fwd = color(full, kind="column", order=order)
                 n_fwd = int(fwd.n_colors)
-            if mode in ("auto", "reverse"):
+            if mode == "reverse" or (mode == "auto" and able.allows("reverse")):
                 rev = color(full, kind="row", order=order)
                 n_rev = int(rev.n_colors)
             if mode == "bidirectional" or (
-                mode == "auto" and min(n_fwd, n_rev) > AUTO_BIDIRECTIONAL_MIN_COLORS
+                mode == "auto"
+                and able.allows("bidirectional")
+                and min(n_fwd, n_rev) > AUTO_BIDIRECTIONAL_MIN_COLORS
             ):
                 bi = color(full, kind="bidirectional", order=order)
                 n_bi = int(bi.n_colors)
             if mode == "auto":
-                mode = "forward" if n_fwd <= n_rev else "reverse"
+                if n_fwd is None or n_rev is None:
+                    mode = "reverse" if n_fwd is None else "forward"
+                else:
+                    mode = "forward" if n_fwd <= n_rev else "reverse"
                 uni = n_fwd if mode == "forward" else REVERSE_COST * n_rev
                 if bi is not None and product_cost(bi.n_column_colors, bi.n_row_colors) < uni:
                     mode = "bidirectional"
@@ -535,7 +558,25 @@ def jacobian_plan(
         fold=fold,
         lift=lift,
         timings=timings,
+        excluded=able.excluded() if requested_mode == "auto" else {},
     )
+
+
+def _probe(expression, wrt_list, mode, use_op_pushforward, nnz) -> buildable.Buildability:
+    """Which directions build (see :mod:`sparsediff.buildable`): only those ``mode`` may use;
+    forward mode is probed only with the default ``use_op_pushforward="auto"`` (the other
+    settings are the user's explicit choice of route), nothing when the Jacobian is zero."""
+    if nnz == 0:
+        return buildable.Buildability(forward=None, reverse=None)
+    directions = {
+        "auto": ("forward", "reverse"),
+        "forward": ("forward",),
+        "reverse": ("reverse",),
+        "bidirectional": ("forward", "reverse"),
+    }[mode]
+    if use_op_pushforward != "auto":
+        directions = tuple(d for d in directions if d != "forward")
+    return buildable.probe(expression, wrt_list, directions)
 
 
 def jacobian(expression, wrt, mode: Mode = "auto", **kwargs):

@@ -24,6 +24,7 @@ from pytensor.graph.rewriting.utils import rewrite_graph
 from pytensor.graph.traversal import ancestors
 from scipy import sparse as sp
 
+from sparsediff._fold_indices import fold_small_integer_constants
 from sparsediff._validate import check_wrt
 from sparsediff.sparsity import pattern as pat
 
@@ -111,6 +112,8 @@ def _make_concrete(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
+        if fold_small_integer_constants(fgraph):  # e.g. pt.pad's widths (see fold_indices)
+            rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
 
 
 def wrt_seeds(fresh_wrt: Sequence[Variable]) -> tuple[dict[Variable, pat.Pattern], list[int]]:

@@ -17,6 +17,7 @@ module                 what its rules know
 ``reduce``             reductions, cumulative sums/products, sort
 ``dot``                products; the structure of constant (dense or ``scipy.sparse``) operands
 ``blockwise``          batched Ops: the core rule per batch element
+``convolution``        1-D/2-D convolutions: the window, a constant kernel's zeros, every mode
 ``ifelse``             the two branches joined; a constant condition keeps one
 ``opfromgraph``        the inner graph, or the gradient override ``pytensor.grad`` uses
 ``scan``               the loop unrolled, one inner propagation per step
@@ -48,6 +49,7 @@ from pytensor.tensor.extra_ops import CpuContiguous, CumOp, Repeat
 from pytensor.tensor.math import Dot
 from pytensor.tensor.reshape import JoinDims, SplitDims
 from pytensor.tensor.shape import Reshape, SpecifyShape
+from pytensor.tensor.signal.conv import Convolve1d, Convolve2d
 from pytensor.tensor.sort import SortOp
 from pytensor.tensor.subtensor import (
     AdvancedIncSubtensor,
@@ -60,6 +62,7 @@ from pytensor.tensor.subtensor import (
 
 from sparsediff.sparsity.registry import register_sparsity_rule
 from sparsediff.sparsity.rules.blockwise import blockwise_rule
+from sparsediff.sparsity.rules.convolution import convolution_rule
 from sparsediff.sparsity.rules.dot import dot_rule
 from sparsediff.sparsity.rules.elemwise import elemwise_rule
 from sparsediff.sparsity.rules.ifelse import ifelse_rule
@@ -117,7 +120,9 @@ BUILTIN_RULES = {
     StructuredDot: dot_rule,
     TrueDot: dot_rule,
     SparseDot: dot_rule,
-    Blockwise: blockwise_rule,
+    Blockwise: blockwise_rule,  # convolutions inside: rules/convolution.py
+    Convolve1d: convolution_rule,
+    Convolve2d: convolution_rule,
     # inner graphs
     IfElse: ifelse_rule,
     OpFromGraph: ofg_rule,

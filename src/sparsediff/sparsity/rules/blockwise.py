@@ -13,6 +13,7 @@ from pytensor.tensor.blockwise import Blockwise
 
 from sparsediff.sparsity import pattern as pat
 from sparsediff.sparsity.registry import RuleContext, find_rule
+from sparsediff.sparsity.rules.convolution import blockwise_convolution_rule, is_convolution
 
 __all__ = ["MAX_LOOPED_BATCH", "blockwise_rule"]
 
@@ -32,7 +33,9 @@ def _batch_reduce(p: pat.Pattern, n_batch: int, core_size: int) -> pat.Pattern:
 def blockwise_rule(op: Blockwise, node, input_patterns, ctx: RuleContext):
     """Independent batch elements; within one, the core Op's rule if it has one (looped over
     a moderate batch), otherwise dense blocks where the core connects (exact for generic
-    linear algebra such as solve, cholesky or det)."""
+    linear algebra such as solve, cholesky or det); convolutions have their own rule."""
+    if is_convolution(op):
+        return blockwise_convolution_rule(op, node, input_patterns, ctx)
     batch_ndim = op.batch_ndim(node)
     out_shapes = [ctx.shape(o) for o in node.outputs]
     batch_shape = out_shapes[0][:batch_ndim]
