@@ -141,19 +141,43 @@ class Factor:
         """
         raise ValueError("ldl() needs an SPD factorization (assume_a='pos')")
 
-    def _selinv(self):
-        if getattr(self, "_selinv_cache", None) is None:
-            L, D, p = self.ldl()
-            Zx, Zd, ok = kernels.takahashi(L.indptr, L.indices, L.data, D)
-            if not ok:
+    def _selinv(self, symbolic: bool = False):
+        """(L, Zx, Zd, p, pinv): the selected inverse on the pattern of the factor ``L``.
+
+        First on the library's own factor pattern. Libraries drop entries that are numerically
+        zero (explicit zeros of A, cancellation), so a position of A may be missing from it;
+        ``symbolic=True`` recomputes on the symbolic Cholesky pattern of ``S[p][:, p]``, which
+        contains every position of A (the values of L are scattered into it).
+        """
+        cached = getattr(self, "_selinv_cache", None)
+        if cached is not None and (cached[5] or not symbolic):
+            return cached[:5]
+        L, D, p = self.ldl()
+        pinv = np.empty_like(p)
+        pinv[p] = np.arange(p.size, dtype=p.dtype)
+        Lp, Li, Lx = L.indptr, L.indices, L.data
+        ok = False
+        if not symbolic:
+            Zx, Zd, ok = kernels.takahashi(Lp, Li, Lx, D)
+        if not ok:  # symbolic pattern of S[p][:, p] (both triangles: S is symmetric)
+            S = self._S
+            M = sp.csc_matrix((np.ones(S.nnz), S.indices, S.indptr), shape=S.shape)
+            M = sp.csc_matrix(M[p][:, p])
+            M.sort_indices()
+            Sp, Si = kernels.symbolic_cholesky(M.indptr.astype(np.int64), M.indices)
+            vals, fits = kernels.scatter_columns(Lp, Li, Lx, Sp, Si)
+            if not fits:
                 raise RuntimeError(
-                    f"the {self.backend} factor's pattern is not closed under elimination; "
-                    "selected inversion is impossible (please report this)"
+                    f"the {self.backend} factor has a nonzero outside the symbolic Cholesky "
+                    "pattern; selected inversion is impossible (please report this)"
                 )
-            pinv = np.empty_like(p)
-            pinv[p] = np.arange(p.size, dtype=p.dtype)
-            self._selinv_cache = (L, Zx, Zd, p, pinv)
-        return self._selinv_cache
+            L = sp.csc_matrix((vals, Si, Sp), shape=L.shape)
+            Zx, Zd, ok = kernels.takahashi(Sp, Si, vals, D)
+            if not ok:  # pragma: no cover - a symbolic pattern is closed by construction
+                raise RuntimeError("selected inversion failed on the symbolic pattern")
+            symbolic = True
+        self._selinv_cache = (L, Zx, Zd, p, pinv, symbolic)
+        return self._selinv_cache[:5]
 
     def inv_diag(self) -> np.ndarray:
         """``diag(S⁻¹)`` by selected inversion (marginal variances of a GMRF with precision S)."""
@@ -164,16 +188,17 @@ class Factor:
 
     def inv_on_pattern(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``S⁻¹[rows, cols]`` for positions in the pattern of the factored matrix."""
-        L, Zx, Zd, _, pinv = self._selinv()
-        vals, bad = kernels.gather_symmetric(
-            L.indptr, L.indices, Zx, Zd, pinv, np.asarray(rows), np.asarray(cols)
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        for symbolic in (False, True):
+            L, Zx, Zd, _, pinv = self._selinv(symbolic)
+            vals, bad = kernels.gather_symmetric(L.indptr, L.indices, Zx, Zd, pinv, rows, cols)
+            if bad < 0:
+                return vals
+        raise ValueError(
+            f"position ({rows[bad]}, {cols[bad]}) is not in the pattern of the factored "
+            "matrix: the selected inverse covers only that pattern"
         )
-        if bad >= 0:
-            raise ValueError(
-                f"position ({rows[bad]}, {cols[bad]}) is not in the factor's pattern: the "
-                "selected inverse covers only the pattern of the factored matrix"
-            )
-        return vals
 
     def _solve(self, b, transposed):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -187,6 +212,7 @@ class SuperLUFactor(Factor):
     def __init__(self, A: sp.csc_matrix, assume_a: str, flip: bool = False):
         self.n = A.shape[0]
         self.assume_a = assume_a
+        self._S = A
         self._flip = flip  # the matrix factored is Aᵀ (a CSR triple read as CSC)
         try:
             if assume_a == "pos":
@@ -245,6 +271,7 @@ class CholmodFactor(Factor):
         from sksparse import cholmod
 
         self.n = S.shape[0]
+        self._S = S
         key = (S.shape, S.indptr.tobytes(), S.indices.tobytes())
         try:
             sym = self._symbolic.get(key)
@@ -256,7 +283,8 @@ class CholmodFactor(Factor):
             self._f = sym.cholesky(S)
         except cholmod.CholmodNotPositiveDefiniteError as err:
             raise NotPositiveDefiniteError(f"CHOLMOD: {err}") from err
-        self._ld = float(self._f.logdet())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._ld = float(self._f.logdet())  # NaN for a negative pivot (simplicial LDLᵀ)
         if not np.isfinite(self._ld):
             raise NotPositiveDefiniteError("CHOLMOD: a zero pivot; the matrix is not SPD")
         L = self._f.L()
@@ -287,6 +315,7 @@ class QdldlFactor(Factor):
         import qdldl
 
         self.n = S.shape[0]
+        self._S = S
         try:
             solver = qdldl.Solver(sp.triu(S, format="csc"), upper=True)
         except ValueError as err:

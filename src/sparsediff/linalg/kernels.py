@@ -116,3 +116,77 @@ def gather_symmetric(Lp, Li, Zx, Zd, pinv, rows, cols):  # pragma: no cover - co
             return out, e
         out[e] = Zx[lo]
     return out, -1
+
+
+@numba.njit(cache=True, nogil=True)
+def symbolic_cholesky(Mp, Mi):  # pragma: no cover - compiled
+    """Pattern of the Cholesky factor of a symmetric pattern ``M`` (CSC, both triangles).
+
+    Elimination tree (Liu's algorithm with path compression), then each row of ``L`` as the
+    union of the tree paths from its nonzeros (``ereach``): O(nnz(L)) in all. Returns the
+    strictly lower ``L`` pattern in CSC with sorted row indices. This is symbolic analysis only
+    (no numbers): it lets the selected inverse cover entries that a library dropped from its
+    factor because they were numerically zero.
+    """
+    n = Mp.shape[0] - 1
+    parent = np.full(n, -1, np.int64)
+    ancestor = np.full(n, -1, np.int64)
+    for k in range(n):
+        for p in range(Mp[k], Mp[k + 1]):
+            i = Mi[p]
+            while i != -1 and i < k:
+                inext = ancestor[i]
+                ancestor[i] = k
+                if inext == -1:
+                    parent[i] = k
+                i = inext
+    mark = np.full(n, -1, np.int64)
+    counts = np.zeros(n + 1, np.int64)
+    for k in range(n):
+        mark[k] = k
+        for p in range(Mp[k], Mp[k + 1]):
+            i = Mi[p]
+            if i >= k:
+                continue
+            while mark[i] != k:
+                counts[i + 1] += 1
+                mark[i] = k
+                i = parent[i]
+    Lp = np.cumsum(counts)
+    nxt = Lp[:-1].copy()
+    Li = np.empty(Lp[-1], np.int64)
+    mark[:] = -1
+    for k in range(n):
+        mark[k] = k
+        for p in range(Mp[k], Mp[k + 1]):
+            i = Mi[p]
+            if i >= k:
+                continue
+            while mark[i] != k:
+                Li[nxt[i]] = k
+                nxt[i] += 1
+                mark[i] = k
+                i = parent[i]
+    return Lp, Li
+
+
+@numba.njit(cache=True, nogil=True)
+def scatter_columns(Lp, Li, Lx, Sp, Si):  # pragma: no cover - compiled
+    """Values of ``L`` (pattern Lp, Li) on a superset pattern (Sp, Si), both CSC sorted.
+
+    Returns (values, ok): ok is False if a nonzero of L falls outside the superset.
+    """
+    n = Sp.shape[0] - 1
+    out = np.zeros(Si.shape[0])
+    for j in range(n):
+        q = Sp[j]
+        qend = Sp[j + 1]
+        for p in range(Lp[j], Lp[j + 1]):
+            i = Li[p]
+            while q < qend and Si[q] < i:
+                q += 1
+            if q < qend and Si[q] == i:
+                out[q] = Lx[p]
+            elif Lx[p] != 0.0:
+                return out, False
+    return out, True
