@@ -191,3 +191,28 @@ def test_missing_backend_raises_import_error(monkeypatch):
     assert backends.resolve_backend(None, "pos") == "superlu"  # the last fallback
     with pytest.raises(ImportError, match="not installed"):
         backends.resolve_backend("cholmod", "pos")
+
+
+def test_lu_ordering_chosen_per_pattern():
+    """Off-diagonal pivots: COLAMD is also tried once and the smaller fill kept for the pattern."""
+    from sparsediff.linalg import factor as F
+
+    rng = np.random.default_rng(0)
+    n = 300
+    P = sp.csr_matrix((np.ones(n), (np.arange(n), rng.permutation(n))), shape=(n, n))
+    A = sp.csc_matrix(P + 0.1 * sp.random(n, n, density=0.01, random_state=rng))
+    F._ORDERING_CHOICE.clear()
+    trials = sl.factor_stats()["ordering_trials"]
+    f = sl.factorize(A)
+    assert sl.factor_stats()["ordering_trials"] == trials + 1
+    assert len(F._ORDERING_CHOICE) == 1
+    sl.factorize(A * 2.0)  # same pattern: the remembered choice, no second trial
+    assert sl.factor_stats()["ordering_trials"] == trials + 1
+    b = np.ones(n)
+    np.testing.assert_allclose(A @ f.solve(b), b, atol=1e-10)
+    for spec in ("COLAMD", "NATURAL"):
+        g = sl.factorize(A, ordering=spec)
+        np.testing.assert_allclose(A @ g.solve(b), b, atol=1e-10)
+    # diagonal pivots (a 2-D Laplacian): no trial at all
+    sl.factorize(laplacian_2d(10), "gen")
+    assert sl.factor_stats()["ordering_trials"] == trials + 1
