@@ -15,8 +15,9 @@ O(nnz), negligible next to a factorization.
 
 Orderings (measured, see ``benchmarks/bench_linalg.py``): for LU, minimum degree on ``A + Aᵀ``
 (``MMD_AT_PLUS_A``) while the pivots stay on the diagonal (2-D grids, diagonally dominant
-Jacobians: half the time of SuperLU's default COLAMD at n = 10⁶), COLAMD for a pattern where
-partial pivoting leaves the diagonal (chosen once per pattern, see ``_splu_general``). For SPD
+Jacobians: half the time of SuperLU's default COLAMD at n = 10⁶), COLAMD where partial
+pivoting leaves the diagonal (a 100× difference on block-banded systems with a zero diagonal;
+chosen once per pattern, see ``_splu_general``). For SPD
 matrices SuperLU runs in its symmetric mode with diagonal pivots (an LDLᵀ, ``MMD_AT_PLUS_A``);
 CHOLMOD and qdldl use their own AMD / METIS orderings.
 
@@ -215,18 +216,31 @@ def _pattern_digest(A: sp.csc_matrix) -> bytes:
     return h.digest()
 
 
+def _weak_diagonal(A: sp.csc_matrix) -> bool:
+    """Whether some column's diagonal entry is smaller than the column's largest (or is zero).
+
+    SuperLU's partial pivoting (threshold 1) then takes an off-diagonal pivot, which invalidates
+    an ordering computed for ``A + Aᵀ``.
+    """
+    absA = abs(A)
+    col_max = np.asarray(absA.max(axis=0).todense()).ravel()
+    return bool(np.any(absA.diagonal() < col_max))
+
+
 def _splu_general(A: sp.csc_matrix, ordering: str | None):
     """SuperLU LU of a general matrix with a fill-reducing ordering chosen per pattern.
 
     ``MMD_AT_PLUS_A`` (minimum degree on ``A + Aᵀ``) fills least when the pivots stay on the
     diagonal — 2-D grids, diagonally dominant Jacobians — and is 2× faster than COLAMD there
     (n = 10⁶: 9.6 s vs 20.9 s). When partial pivoting leaves the diagonal (weak or zero
-    diagonals: equations not ordered by variable, as in stacked DSGE models), that ordering's
-    fill prediction no longer holds while COLAMD's (for ``AᵀA``, valid for any row pivots)
-    does: measured on a block-banded reproduction at n = 23 000, 2.78·10⁶ vs 0.78·10⁶ entries
-    in L+U. So "auto" factors with ``MMD_AT_PLUS_A`` first; if any pivot was off the diagonal
-    it also tries COLAMD, keeps the factor with less fill, and remembers the choice for the
-    pattern (Newton iterations and repeated evaluations factor the same pattern again).
+    diagonals: equations not ordered by variable, as in stacked DSGE models) that ordering's
+    fill prediction is void while COLAMD's (for ``AᵀA``, valid for any row pivots) holds:
+    measured on a block-banded system at n = 23 000 (``benchmarks/bench_linalg.py``),
+    ``MMD_AT_PLUS_A`` fills 2.7·10⁷ entries in 6 s, COLAMD 5.9·10⁵ in 57 ms. So "auto" uses
+    COLAMD when a diagonal entry is smaller than its column's largest; otherwise
+    ``MMD_AT_PLUS_A``, and if pivoting still left the diagonal it also tries COLAMD and keeps
+    the smaller fill. The choice is remembered per pattern (Newton iterations and repeated
+    evaluations factor the same pattern again).
     """
     ordering = SUPERLU_ORDERING if ordering is None else ordering
     if ordering != "auto":
@@ -236,16 +250,15 @@ def _splu_general(A: sp.csc_matrix, ordering: str | None):
     if chosen is not None:
         _ORDERING_CHOICE.move_to_end(key)
         return spla.splu(A, permc_spec=chosen)
-    lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A")
-    chosen = "MMD_AT_PLUS_A"
-    if not np.array_equal(lu.perm_r, lu.perm_c):
-        _stats["ordering_trials"] += 1
-        try:
+    if _weak_diagonal(A):
+        lu, chosen = spla.splu(A, permc_spec="COLAMD"), "COLAMD"
+    else:
+        lu, chosen = spla.splu(A, permc_spec="MMD_AT_PLUS_A"), "MMD_AT_PLUS_A"
+        if not np.array_equal(lu.perm_r, lu.perm_c):
+            _stats["ordering_trials"] += 1
             lu2 = spla.splu(A, permc_spec="COLAMD")
-        except RuntimeError:  # pragma: no cover - same matrix, same singularity
-            lu2 = None
-        if lu2 is not None and lu2.L.nnz + lu2.U.nnz < lu.L.nnz + lu.U.nnz:
-            lu, chosen = lu2, "COLAMD"
+            if lu2.L.nnz + lu2.U.nnz < lu.L.nnz + lu.U.nnz:
+                lu, chosen = lu2, "COLAMD"
     _ORDERING_CHOICE[key] = chosen
     while len(_ORDERING_CHOICE) > 16:
         _ORDERING_CHOICE.popitem(last=False)
