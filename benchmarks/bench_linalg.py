@@ -9,7 +9,8 @@ factorization alone (``sd.linalg.factorize``), one solve with it, and compiled P
 functions (C backend) of ``logdet(A)``, ``logdet`` + its gradient (selected inversion),
 ``inv_diag(A)`` and ``spsolve(A, b, assume_a="pos")`` + gradient. References in the same
 process, interleaved: SciPy ``splu`` (default COLAMD and ``MMD_AT_PLUS_A``) and, where it fits
-(n ≤ 2500), dense ``pt.linalg`` (Cholesky logdet + gradient).
+(n ≤ 2500), dense ``pt.linalg`` on PyTensor's default (Numba) backend: Cholesky logdet +
+gradient, ``solve(assume_a="pos")``.
 
 The content-keyed factor cache would make a repeated call with the same data free (that is its
 purpose: value and gradient share one factor); here it is cleared before every timed call, so
@@ -105,9 +106,10 @@ def bench_spd(m: int, backends: list[str], repeats: int, dense_max: int) -> list
     if n <= dense_max:
         M = pt.dmatrix("M")
         ld_d = 2 * pt.log(pt.diag(pt.linalg.cholesky(M))).sum()
-        f_d = pytensor.function([M], [ld_d, pytensor.grad(ld_d, M)], mode="CVM")
-        f_dl = pytensor.function([M], ld_d, mode="CVM")
-        f_ds = pytensor.function([M, bv], pt.linalg.solve(M, bv, assume_a="pos"), mode="CVM")
+        # PyTensor's default backend (Numba: LAPACK through SciPy), what a user gets
+        f_d = pytensor.function([M], [ld_d, pytensor.grad(ld_d, M)], mode="NUMBA")
+        f_dl = pytensor.function([M], ld_d, mode="NUMBA")
+        f_ds = pytensor.function([M, bv], pt.linalg.solve(M, bv, assume_a="pos"), mode="NUMBA")
         Ad = A.toarray()
         fns["dense pt.linalg|logdet"] = lambda: f_dl(Ad)
         fns["dense pt.linalg|logdet + grad"] = lambda: f_d(Ad)
