@@ -203,15 +203,18 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     out = []
     for m in (int(v) for v in args.m.split(",")):
-        out += bench_spd(m, backends, args.repeats, args.dense_max)
-        print("\n".join(out[-len(backends) - 6 :]), flush=True)
+        lines = bench_spd(m, backends, args.repeats, args.dense_max)
+        print("\n".join(lines), flush=True)
+        out += lines
     if args.big:
         big = [b for b in backends if b == "cholmod"] or backends[:1]
-        out += bench_spd(1000, big, 1, 0)
-        print("\n".join(out[-len(big) - 4 :]), flush=True)
+        lines = bench_spd(1000, big, 1, 0)
+        print("\n".join(lines), flush=True)
+        out += lines
     if not args.no_banded:
-        out += bench_banded(args.repeats)
-    print("\n".join(out))
+        lines = bench_banded(args.repeats)
+        print("\n".join(lines), flush=True)
+        out += lines
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 

@@ -360,12 +360,15 @@ class CholmodFactor(Factor):
         return self._ld
 
     def ldl(self):
-        L = sp.csc_matrix(self._f.L())
-        L.sort_indices()
-        d = L.diagonal()
-        Lu = sp.tril(L @ sp.diags(1.0 / d), k=-1, format="csc")
-        Lu.sort_indices()
-        return Lu, d * d, np.asarray(self._f.P(), dtype=np.int64)
+        if getattr(self, "_ldl", None) is None:
+            L = sp.csc_matrix(self._f.L())
+            L.sort_indices()
+            if np.any(L.indices[L.indptr[:-1]] != np.arange(self.n)):  # pragma: no cover
+                raise RuntimeError("CHOLMOD's L has a column without its diagonal first")
+            Up, Ui, Ux, d2 = kernels.unit_lower(L.indptr, L.indices, L.data)
+            Lu = sp.csc_matrix((Ux, Ui, Up), shape=L.shape)
+            self._ldl = (Lu, d2, np.asarray(self._f.P(), dtype=np.int64))
+        return self._ldl
 
 
 class QdldlFactor(Factor):

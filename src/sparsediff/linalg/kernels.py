@@ -67,9 +67,19 @@ def takahashi(Lp, Li, Lx, D):  # pragma: no cover - compiled
         for a in range(p0, p1):
             k = Li[a]
             lkj = Lx[a]
-            acc[k] += lkj * Zd[k]
+            acc_k = lkj * Zd[k]
             q = Lp[k]
             qend = Lp[k + 1]
+            if qend - q == p1 - a - 1:
+                # struct(k) ⊇ struct(j) ∩ (k, n) with equal sizes: the same rows, in order
+                # (supernodal columns, where most of the work is): no search
+                off = q - (a + 1)
+                for b in range(a + 1, p1):
+                    z = Zx[b + off]
+                    acc[Li[b]] += lkj * z
+                    acc_k += Lx[b] * z
+                acc[k] += acc_k
+                continue
             for b in range(a + 1, p1):
                 i = Li[b]
                 while q < qend and Li[q] < i:
@@ -78,7 +88,9 @@ def takahashi(Lp, Li, Lx, D):  # pragma: no cover - compiled
                     return Zx, Zd, False
                 z = Zx[q]  # Z_ik = Z_ki, i > k
                 acc[i] += lkj * z
-                acc[k] += Lx[b] * z
+                acc_k += Lx[b] * z
+                q += 1
+            acc[k] += acc_k
         s = 0.0
         for a in range(p0, p1):
             z = -acc[Li[a]]
@@ -190,3 +202,25 @@ def scatter_columns(Lp, Li, Lx, Sp, Si):  # pragma: no cover - compiled
             elif Lx[p] != 0.0:
                 return out, False
     return out, True
+
+
+@numba.njit(cache=True, nogil=True)
+def unit_lower(Lp, Li, Lx):  # pragma: no cover - compiled
+    """``L Lᵀ`` (CSC, sorted, diagonal first in each column) to unit ``L`` (diagonal not
+    stored) and ``D = diag(L)²``: the LDLᵀ form the selected inversion walks."""
+    n = Lp.shape[0] - 1
+    Up = np.empty(n + 1, np.int64)
+    Ui = np.empty(Li.shape[0] - n, Li.dtype)
+    Ux = np.empty(Li.shape[0] - n)
+    D = np.empty(n)
+    Up[0] = 0
+    w = 0
+    for j in range(n):
+        d = Lx[Lp[j]]
+        D[j] = d * d
+        for p in range(Lp[j] + 1, Lp[j + 1]):
+            Ui[w] = Li[p]
+            Ux[w] = Lx[p] / d
+            w += 1
+        Up[j + 1] = w
+    return Up, Ui, Ux, D
