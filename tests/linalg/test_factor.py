@@ -224,3 +224,14 @@ def test_lu_ordering_chosen_per_pattern(monkeypatch):
     # diagonal pivots (a 2-D Laplacian): no trial at all
     sl.factorize(laplacian_2d(10), "gen")
     assert sl.factor_stats()["ordering_trials"] == trials + 1
+
+
+def test_backend_is_fixed_when_the_graph_is_built():
+    from .matrices import symbolic
+
+    A, _, _ = symbolic(laplacian_2d(3))
+    with sl.use_backend("superlu"):
+        ld = sl.logdet(A)
+    assert ld.owner.op.backend == "superlu"
+    assert sl.logdet(A).owner.op.backend == sl.backend("pos")
+    assert sl.logdet(A, backend="superlu").owner.op.backend == "superlu"
