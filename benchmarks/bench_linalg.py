@@ -23,6 +23,10 @@ with a strong diagonal and once with the equations not ordered by variable (zero
 partial pivoting must leave it). For each SuperLU ordering: factor time, fill nnz(L+U), solve
 time, and what ``sd.linalg.factorize`` ("auto") picks.
 
+``--newton T`` (e.g. 1000) adds ``sd.NewtonSolver`` on the same kind of system written as a
+plain PyTensor graph (T periods of a nonlinear 23-equation block): the solver's default
+``MMD_AT_PLUS_A`` against COLAMD and ``sd.linalg.factorize``.
+
 Prints markdown tables; medians of interleaved repetitions, one BLAS thread.
 """
 
@@ -197,6 +201,71 @@ def bench_banded(repeats: int) -> list[str]:
                 f"| {label} | {name} | {nnz:,} | {_fmt(stats[f'{spec}|factor'].median)} | "
                 f"{_fmt(stats[f'{spec}|solve'].median)} | {'' if piv is None else piv} |"
             )
+    lines += [
+        "\n**Zero diagonal, 8 random draws of the blocks (one factorization each)**\n",
+        "| seed | MMD_AT_PLUS_A fill | factor | COLAMD fill | factor | sd.linalg auto |",
+        "|---|---|---|---|---|---|",
+    ]
+    for seed in range(8):
+        A = block_banded(1000, 23, True, seed=seed)
+        row = [str(seed)]
+        for spec in ("MMD_AT_PLUS_A", "COLAMD"):
+            t0 = time.perf_counter()
+            lu = spla.splu(A, permc_spec=spec)
+            row += [f"{lu.L.nnz + lu.U.nnz:,}", _fmt(time.perf_counter() - t0)]
+        t0 = time.perf_counter()
+        sl.factorize(A)
+        row.append(_fmt(time.perf_counter() - t0))
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def bench_newton(T: int) -> list[str]:
+    """``sd.NewtonSolver`` on a plain-PyTensor stacked model: T periods of a nonlinear
+    23-equation block (equations not ordered by variable), x_{t-1} and x_{t+1} coupled."""
+    import pytensor.tensor as pt
+
+    import sparsediff as sd
+
+    k = 23
+    rng = np.random.default_rng(0)
+
+    def block(density, cols=None):
+        B = (rng.random((k, k)) < density) * rng.standard_normal((k, k)) * 0.3
+        if cols is not None:
+            keep = np.zeros(k, bool)
+            keep[cols] = True
+            B[:, ~keep] = 0
+        return B
+
+    perm = rng.permutation(k)  # drawn first: this draw fills badly under MMD_AT_PLUS_A
+    C = block(0.15) + 4 * np.eye(k)[perm]
+    P, N = block(0.3, np.arange(6)), block(0.3, np.arange(6, 14))
+    x = pt.dvector("x", shape=(T * k,))
+    X = x.reshape((T, k))
+    Xp = pt.concatenate([pt.zeros((1, k)), X[:-1]])
+    Xn = pt.concatenate([X[1:], pt.zeros((1, k))])
+    F = (X @ C.T + pt.tanh(Xp) @ P.T + 0.1 * (Xn**2) @ N.T + 0.05 * pt.exp(0.1 * X) - 0.3).ravel()
+    x0 = np.zeros(T * k)
+    lines = [
+        f"\n**sd.NewtonSolver, stacked model T = {T}, n = {T * k:,} (warm solve)**\n",
+        "| linear solve | seconds | iterations |",
+        "|---|---|---|",
+    ]
+    solver = sd.NewtonSolver(F, x)
+    for name, opts in (
+        ("splu MMD_AT_PLUS_A (NewtonSolver's default)", {"permc_spec": "MMD_AT_PLUS_A"}),
+        ("splu COLAMD", {"permc_spec": "COLAMD"}),
+    ):
+        solver.solve(x0, linear_options=opts)
+        t0 = time.perf_counter()
+        r = solver.solve(x0, linear_options=opts)
+        lines.append(f"| {name} | {_fmt(time.perf_counter() - t0)} | {r.nit} |")
+    auto = sd.NewtonSolver(F, x, linear_solver=lambda J, b: sl.factorize(J).solve(b))
+    auto.solve(x0)
+    t0 = time.perf_counter()
+    r = auto.solve(x0)
+    lines.append(f"| sd.linalg.factorize (auto) | {_fmt(time.perf_counter() - t0)} | {r.nit} |")
     return lines
 
 
@@ -208,6 +277,7 @@ def main(argv=None) -> None:
     ap.add_argument("--backends", default=",".join(sl.available_backends()))
     ap.add_argument("--dense-max", type=int, default=2500, help="largest n for dense pt.linalg")
     ap.add_argument("--no-banded", action="store_true")
+    ap.add_argument("--newton", type=int, default=0, help="also sd.NewtonSolver at T periods")
     args = ap.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
     print(f"backends available: {sl.available_backends()}; default SPD: {sl.backend('pos')}")
@@ -226,6 +296,9 @@ def main(argv=None) -> None:
         lines = bench_banded(args.repeats)
         print("\n".join(lines), flush=True)
         out += lines
+    if args.newton:
+        lines = bench_newton(args.newton)
+        print("\n".join(lines), flush=True)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 
