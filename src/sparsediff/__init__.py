@@ -11,7 +11,10 @@ by :mod:`sparsediff._register`. This module is the public API: internal paths ma
 
 __version__ = "0.1.0"
 
-from sparsediff import _register  # noqa: F401  (rules, vectorization, rewrites, dispatch)
+from sparsediff import (
+    _register,  # noqa: F401  (rules, vectorization, rewrites, dispatch)
+    linalg,  # sd.linalg: sparse solve, logdet, selected inverse
+)
 from sparsediff.coloring import Coloring, color
 from sparsediff.coloring.validity import ColoringError
 from sparsediff.diagnostics import (
@@ -77,6 +80,7 @@ __all__ = [
     "jacobian_plan",
     "jacobian_sparsity",
     "least_squares_functions",
+    "linalg",
     "minimize_functions",
     "newton",
     "nonlinear_constraint",
