@@ -26,7 +26,7 @@ def gmrf():
 
 
 def test_value_matches_scipy_and_is_a_root_of_the_gradient(gmrf):
-    x, f, f_np, g_np, x_star, fn, b_value = gmrf
+    x, f, f_np, g_np, _x_star, fn, b_value = gmrf
     xs, ok, nit, *_ = fn(np.zeros(16), 1.5, b_value)
     assert ok and nit >= 2
     ref = scipy.optimize.minimize(
@@ -35,8 +35,8 @@ def test_value_matches_scipy_and_is_a_root_of_the_gradient(gmrf):
     np.testing.assert_allclose(xs, ref.x, atol=1e-6)
     assert np.abs(g_np(xs, 1.5, b_value)).max() < 1e-8
     # x* of minimize == root of ∇f, by sd.optimize.root on the symbolic gradient
-    tau = [v for v in pytensor.graph.traversal.graph_inputs([f]) if v.name == "tau"][0]
-    b = [v for v in pytensor.graph.traversal.graph_inputs([f]) if v.name == "b"][0]
+    tau = next(v for v in pytensor.graph.traversal.graph_inputs([f]) if v.name == "tau")
+    b = next(v for v in pytensor.graph.traversal.graph_inputs([f]) if v.name == "b")
     xr, okr = so.root(pytensor.grad(f, x), x, mode=MODE)
     xr_value, okr_value = compile_fn([x, tau, b], [xr, okr])(np.zeros(16), 1.5, b_value)
     assert okr_value
@@ -119,7 +119,7 @@ def test_list_variables():
     loss = us.sum() + vs.sum()
     fn = compile_fn([u, v, c], [us, vs, ok, loss, pytensor.grad(loss, c)])
     values = [np.zeros(3), np.zeros((2, 2)), np.array(0.3)]
-    us_value, vs_value, ok_value, _, g = fn(*values)
+    _us_value, vs_value, ok_value, _, g = fn(*values)
     assert ok_value and vs_value.shape == (2, 2)
     fd = central_difference(lambda *val: fn(*val)[3], values, 2)
     np.testing.assert_allclose(g, fd, rtol=1e-6)

@@ -27,7 +27,7 @@ def bratu_graph():
 
 @pytest.mark.parametrize("lam_value", [1.0, 5.0])
 def test_value_matches_scipy(bratu_graph, lam_value):
-    x, lam, F_np, J_np, x_star, fn = bratu_graph
+    _x, _lam, F_np, J_np, x_star, fn = bratu_graph
     x0 = np.zeros(25)
     xs, ok, _, _ = fn(x0, lam_value)
     ref = scipy.optimize.root(F_np, x0, args=(lam_value,), jac=J_np, method="hybr", tol=1e-12)
@@ -88,7 +88,7 @@ def test_vector_and_several_parameters():
     grads = pytensor.grad(loss, [a, c, s])
     fn = compile_fn([x, a, c, s], [loss, ok, *grads])
     values = [np.zeros(n), np.linspace(1, 2, n), np.array(0.7), np.linspace(-1, 1, n)]
-    loss_value, ok_value, *g = fn(*values)
+    _loss_value, ok_value, *g = fn(*values)
     assert ok_value
     for i, gi in zip((1, 2, 3), g, strict=True):
         fd = central_difference(lambda *v: fn(*v)[0], values, i)
@@ -105,7 +105,7 @@ def test_list_variables_and_matrix_shaped_unknown():
     assert u_star.type.shape == (2, 2) and v_star.type.shape == (2,)
     loss = u_star.sum() + v_star[1] ** 2
     fn = compile_fn([u, v, p], [u_star, v_star, ok, loss, pytensor.grad(loss, p)])
-    us, vs, okv, lv, g = fn(np.zeros((2, 2)), np.zeros(2), 0.5)
+    us, vs, okv, _lv, g = fn(np.zeros((2, 2)), np.zeros(2), 0.5)
     assert okv
     np.testing.assert_allclose(us, 0.5 * 0.5 + 1.0)
     np.testing.assert_allclose(vs, [0.5, 4 * (0.25 + 1.0)])
@@ -145,7 +145,7 @@ def test_non_convergence_gives_false_and_nan_gradient():
 def test_beyond_the_turning_point_fails_cleanly():
     # 2-D Bratu has no solution for λ > λ* ≈ 6.8: the line search fails
     x, lam, F, _, _ = bratu(4)
-    xs, ok = so.root(F, x, mode=MODE)
+    _xs, ok = so.root(F, x, mode=MODE)
     fn = compile_fn([x, lam], [ok])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
