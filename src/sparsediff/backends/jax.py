@@ -119,6 +119,10 @@ def register_jax() -> None:
 
         return sparse_dot
 
+    from sparsediff.linalg._jax import register_linalg_jax
+
+    register_linalg_jax()
+
 
 class _Loader(importlib.abc.Loader):
     def __init__(self, wrapped):

@@ -1,0 +1,455 @@
+"""The factorization layer: one sparse factor, from a library, reused for everything.
+
+:func:`factorize` turns a SciPy sparse matrix (or the CSR/CSC triple an Op receives) into a
+:class:`Factor` with ``solve(b, transposed=False)``, ``logdet()`` and, for SPD matrices,
+``ldl()`` (the factor ``L``, ``D`` and the fill-reducing permutation) and the selected inverse
+(``inv_on_pattern``, ``inv_diag``). The Ops of :mod:`sparsediff.linalg`, sparsediff's Newton
+solver and the optimize package share it, so orderings and options are chosen in one place.
+
+:func:`cached_factorize` is what the Ops call: a small cache keyed on the *content* of the
+matrix (backend, assume_a, shape, pattern and data, compared exactly). A value Op and its
+gradient Op evaluated in the same graph evaluation — or several Ops on the same matrix — get the
+same factor, so a matrix is factored once per evaluation, whichever backend runs the graph (the
+C and Python backends, Numba's object mode, a JAX host callback). Comparing the data costs
+O(nnz), negligible next to a factorization.
+
+Orderings (measured, see ``benchmarks/bench_linalg.py``): SuperLU's default COLAMD orders for
+``AᵀA`` and fills far more than a symmetric minimum degree on matrices with a (nearly) symmetric
+pattern — 2-D grids and the block-banded Jacobians of stacked dynamic models alike — so
+``MMD_AT_PLUS_A`` is used for LU. For SPD matrices SuperLU runs in its symmetric mode with
+diagonal pivots (an LDLᵀ); CHOLMOD and qdldl use their own AMD / METIS orderings.
+
+SPD matrices are factored as their symmetric part ``(A + Aᵀ)/2`` (CHOLMOD and qdldl read one
+triangle only; symmetrizing makes the value depend on both triangles consistently with the
+gradient ``A⁻ᵀ``, exact for a symmetric ``A``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from sparsediff.linalg import kernels
+from sparsediff.linalg.backends import resolve_backend
+
+__all__ = [
+    "Factor",
+    "NotPositiveDefiniteError",
+    "SingularMatrixError",
+    "cached_factorize",
+    "clear_factor_cache",
+    "factor_stats",
+    "factorize",
+]
+
+#: SuperLU column ordering for LU (see the module docstring and the benchmark).
+SUPERLU_ORDERING = "MMD_AT_PLUS_A"
+
+
+class SingularMatrixError(np.linalg.LinAlgError):
+    """The matrix is structurally or numerically singular (a zero pivot, or a non-finite solve)."""
+
+
+class NotPositiveDefiniteError(np.linalg.LinAlgError):
+    """``assume_a="pos"`` (or logdet / cholesky / inv_diag) was given a matrix that is not SPD."""
+
+
+_stats = {"factorizations": 0, "cache_hits": 0}
+
+
+def factor_stats() -> dict[str, int]:
+    """Counters: how many factorizations ran and how many cache hits avoided one (a copy)."""
+    return dict(_stats)
+
+
+# --------------------------------------------------------------------------------------------
+# input normalization
+
+
+def _check_finite(data: np.ndarray) -> None:
+    if not np.all(np.isfinite(data)):
+        raise ValueError("the sparse matrix has NaN or infinite entries; cannot factor it")
+
+
+def _as_csc(A) -> sp.csc_matrix:
+    if not sp.issparse(A):
+        raise TypeError(f"factorize expects a SciPy sparse matrix, got {type(A).__name__}")
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"a factorization needs a square matrix, got shape {A.shape}")
+    A = sp.csc_matrix(A)
+    if A.dtype != np.float64:
+        A = A.astype(np.float64)
+    return A
+
+
+def _symmetric_part(A: sp.csc_matrix) -> sp.csc_matrix:
+    """``(A + Aᵀ)/2`` keeping every stored entry of both triangles (explicit zeros too).
+
+    SciPy's ``A + A.T`` drops entries that sum to zero, which would drop them from the factor's
+    pattern and from the selected inverse the gradient needs.
+    """
+    C = A.tocoo()
+    rows = np.concatenate([C.row, C.col])
+    cols = np.concatenate([C.col, C.row])
+    vals = np.concatenate([C.data, C.data]) * 0.5
+    S = sp.csc_matrix((vals, (rows, cols)), shape=A.shape)
+    S.sort_indices()
+    return S
+
+
+# --------------------------------------------------------------------------------------------
+# factors
+
+
+class Factor:
+    """A factored square sparse matrix ``A`` (what :func:`factorize` returns).
+
+    Attributes: ``n``, ``backend`` ("superlu", "cholmod", "qdldl"), ``assume_a`` ("gen" or
+    "pos"), ``nnz_factor`` (stored entries of the factors: the fill).
+    """
+
+    n: int
+    backend: str
+    assume_a: str
+    nnz_factor: int
+
+    def solve(self, b: np.ndarray, transposed: bool = False) -> np.ndarray:
+        """``A⁻¹ b`` (or ``A⁻ᵀ b``), ``b`` of shape (n,) or (n, k); raises if non-finite."""
+        b = np.asarray(b, dtype=np.float64)
+        if b.shape[:1] != (self.n,) or b.ndim > 2:
+            raise ValueError(f"right-hand side of shape {b.shape} for a {self.n}x{self.n} matrix")
+        x = self._solve(b, transposed)
+        if not np.all(np.isfinite(x)) and np.all(np.isfinite(b)):
+            raise SingularMatrixError("the solve produced non-finite values: A is singular")
+        return x
+
+    def logdet(self) -> float:
+        """``log |det A|`` (for SPD ``A`` the log-determinant)."""
+        raise NotImplementedError
+
+    # SPD only --------------------------------------------------------------------------------
+    def ldl(self) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray]:
+        """``(L, D, p)`` with ``S[p][:, p] = L D Lᵀ``, ``L`` unit lower (diagonal not stored).
+
+        ``S`` is the symmetric part of ``A``; a sample ``x ~ N(0, S⁻¹)`` is ``x[p] = L⁻ᵀ D^{-1/2}
+        z``.
+        """
+        raise ValueError("ldl() needs an SPD factorization (assume_a='pos')")
+
+    def _selinv(self, symbolic: bool = False):
+        """(L, Zx, Zd, p, pinv): the selected inverse on the pattern of the factor ``L``.
+
+        First on the library's own factor pattern. Libraries drop entries that are numerically
+        zero (explicit zeros of A, cancellation), so a position of A may be missing from it;
+        ``symbolic=True`` recomputes on the symbolic Cholesky pattern of ``S[p][:, p]``, which
+        contains every position of A (the values of L are scattered into it).
+        """
+        cached = getattr(self, "_selinv_cache", None)
+        if cached is not None and (cached[5] or not symbolic):
+            return cached[:5]
+        L, D, p = self.ldl()
+        pinv = np.empty_like(p)
+        pinv[p] = np.arange(p.size, dtype=p.dtype)
+        Lp, Li, Lx = L.indptr, L.indices, L.data
+        ok = False
+        if not symbolic:
+            Zx, Zd, ok = kernels.takahashi(Lp, Li, Lx, D)
+        if not ok:  # symbolic pattern of S[p][:, p] (both triangles: S is symmetric)
+            S = self._S
+            M = sp.csc_matrix((np.ones(S.nnz), S.indices, S.indptr), shape=S.shape)
+            M = sp.csc_matrix(M[p][:, p])
+            M.sort_indices()
+            Sp, Si = kernels.symbolic_cholesky(M.indptr.astype(np.int64), M.indices)
+            vals, fits = kernels.scatter_columns(Lp, Li, Lx, Sp, Si)
+            if not fits:
+                raise RuntimeError(
+                    f"the {self.backend} factor has a nonzero outside the symbolic Cholesky "
+                    "pattern; selected inversion is impossible (please report this)"
+                )
+            L = sp.csc_matrix((vals, Si, Sp), shape=L.shape)
+            Zx, Zd, ok = kernels.takahashi(Sp, Si, vals, D)
+            if not ok:  # pragma: no cover - a symbolic pattern is closed by construction
+                raise RuntimeError("selected inversion failed on the symbolic pattern")
+            symbolic = True
+        self._selinv_cache = (L, Zx, Zd, p, pinv, symbolic)
+        return self._selinv_cache[:5]
+
+    def inv_diag(self) -> np.ndarray:
+        """``diag(S⁻¹)`` by selected inversion (marginal variances of a GMRF with precision S)."""
+        _, _, Zd, p, _ = self._selinv()
+        out = np.empty(self.n)
+        out[p] = Zd
+        return out
+
+    def inv_on_pattern(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``S⁻¹[rows, cols]`` for positions in the pattern of the factored matrix."""
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        for symbolic in (False, True):
+            L, Zx, Zd, _, pinv = self._selinv(symbolic)
+            vals, bad = kernels.gather_symmetric(L.indptr, L.indices, Zx, Zd, pinv, rows, cols)
+            if bad < 0:
+                return vals
+        raise ValueError(
+            f"position ({rows[bad]}, {cols[bad]}) is not in the pattern of the factored "
+            "matrix: the selected inverse covers only that pattern"
+        )
+
+    def _solve(self, b, transposed):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SuperLUFactor(Factor):
+    """SciPy SuperLU. General: LU with partial pivoting. SPD: symmetric mode, diagonal pivots."""
+
+    backend = "superlu"
+
+    def __init__(self, A: sp.csc_matrix, assume_a: str, flip: bool = False):
+        self.n = A.shape[0]
+        self.assume_a = assume_a
+        self._S = A
+        self._flip = flip  # the matrix factored is Aᵀ (a CSR triple read as CSC)
+        try:
+            if assume_a == "pos":
+                self._lu = spla.splu(
+                    A,
+                    permc_spec=SUPERLU_ORDERING,
+                    diag_pivot_thresh=0.0,
+                    options={"SymmetricMode": True},
+                )
+            else:
+                self._lu = spla.splu(A, permc_spec=SUPERLU_ORDERING)
+        except RuntimeError as err:  # "Factor is exactly singular"
+            if assume_a == "pos":
+                raise NotPositiveDefiniteError(f"SuperLU: {err}; the matrix is not SPD") from err
+            raise SingularMatrixError(f"SuperLU: {err}") from err
+        lu = self._lu
+        self.nnz_factor = int(lu.L.nnz + lu.U.nnz - self.n)
+        u = lu.U.diagonal()
+        if assume_a == "pos":
+            if not np.array_equal(lu.perm_r, lu.perm_c) or not np.all(u > 0):
+                raise NotPositiveDefiniteError(
+                    "the matrix is not symmetric positive definite (a non-positive or "
+                    "off-diagonal pivot in SuperLU's symmetric mode)"
+                )
+        self._logdet = float(np.sum(np.log(np.abs(u))))
+        if not np.isfinite(self._logdet):
+            raise SingularMatrixError("SuperLU: a zero pivot; the matrix is singular")
+
+    def _solve(self, b, transposed):
+        trans = "T" if transposed != self._flip else "N"
+        return self._lu.solve(b, trans=trans)
+
+    def logdet(self):
+        return self._logdet
+
+    def ldl(self):
+        if self.assume_a != "pos":
+            return super().ldl()
+        lu = self._lu
+        L = sp.tril(lu.L, k=-1, format="csc")
+        L.sort_indices()
+        # Pr A Pc = L U with Pr = Pcᵀ: A[p][:, p] = L D Lᵀ with p the inverse of perm_c
+        p = np.argsort(lu.perm_c).astype(np.int64)
+        return L, lu.U.diagonal().copy(), p
+
+
+class CholmodFactor(Factor):
+    """CHOLMOD (scikit-sparse): supernodal Cholesky of the symmetric part."""
+
+    backend = "cholmod"
+    assume_a = "pos"
+    # pattern key -> analyzed Factor: the symbolic analysis is reused for a repeated pattern
+    _symbolic: ClassVar[OrderedDict] = OrderedDict()
+
+    def __init__(self, S: sp.csc_matrix):
+        from sksparse import cholmod
+
+        self.n = S.shape[0]
+        self._S = S
+        key = (S.shape, S.indptr.tobytes(), S.indices.tobytes())
+        try:
+            sym = self._symbolic.get(key)
+            if sym is None:
+                sym = cholmod.analyze(S)
+                self._symbolic[key] = sym
+                while len(self._symbolic) > 2:
+                    self._symbolic.popitem(last=False)
+            self._f = sym.cholesky(S)
+        except cholmod.CholmodNotPositiveDefiniteError as err:
+            raise NotPositiveDefiniteError(f"CHOLMOD: {err}") from err
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._ld = float(self._f.logdet())  # NaN for a negative pivot (simplicial LDLᵀ)
+        if not np.isfinite(self._ld):
+            raise NotPositiveDefiniteError("CHOLMOD: a zero pivot; the matrix is not SPD")
+        L = self._f.L()
+        self.nnz_factor = int(L.nnz)
+
+    def _solve(self, b, transposed):
+        return self._f.solve_A(b)
+
+    def logdet(self):
+        return self._ld
+
+    def ldl(self):
+        L = sp.csc_matrix(self._f.L())
+        L.sort_indices()
+        d = L.diagonal()
+        Lu = sp.tril(L @ sp.diags(1.0 / d), k=-1, format="csc")
+        Lu.sort_indices()
+        return Lu, d * d, np.asarray(self._f.P(), dtype=np.int64)
+
+
+class QdldlFactor(Factor):
+    """QDLDL (PyPI wheels): LDLᵀ of the symmetric part with AMD ordering."""
+
+    backend = "qdldl"
+    assume_a = "pos"
+
+    def __init__(self, S: sp.csc_matrix):
+        import qdldl
+
+        self.n = S.shape[0]
+        self._S = S
+        try:
+            solver = qdldl.Solver(sp.triu(S, format="csc"), upper=True)
+        except ValueError as err:
+            raise NotPositiveDefiniteError(f"qdldl: {err}; the matrix is not SPD") from err
+        L, d, p = solver.factors()
+        L = sp.csc_matrix(L)
+        L.sort_indices()
+        if not np.all(d > 0):
+            raise NotPositiveDefiniteError("qdldl: a non-positive pivot; the matrix is not SPD")
+        self._L, self._d, self._p = L, np.asarray(d, dtype=np.float64), np.asarray(p, np.int64)
+        self.nnz_factor = int(L.nnz + self.n)
+        self._ld = float(np.sum(np.log(self._d)))
+
+    def _solve(self, b, transposed):
+        B = b.reshape(self.n, -1)
+        Y = kernels.ldl_solve(self._L.indptr, self._L.indices, self._L.data, self._d, B[self._p])
+        X = np.empty_like(Y)
+        X[self._p] = Y
+        return X.reshape(b.shape)
+
+    def logdet(self):
+        return self._ld
+
+    def ldl(self):
+        return self._L, self._d, self._p
+
+
+# --------------------------------------------------------------------------------------------
+# entry points
+
+
+def factorize(
+    A: Any,
+    assume_a: str = "gen",
+    backend: str | None = None,
+    *,
+    check_finite: bool = True,
+) -> Factor:
+    """Factor the square sparse matrix ``A`` with the chosen (or default) backend.
+
+    ``assume_a="gen"``: LU (SuperLU). ``assume_a="pos"``: symmetric positive definite; the
+    symmetric part ``(A + Aᵀ)/2`` is factored by CHOLMOD, qdldl or SuperLU (``backend``, or the
+    default of :func:`sparsediff.linalg.use_backend`). Raises :class:`SingularMatrixError`,
+    :class:`NotPositiveDefiniteError`, ``ValueError`` (non-square, NaN/inf), ``TypeError``
+    (not a SciPy sparse matrix).
+    """
+    name = resolve_backend(backend, assume_a)
+    return _factor_csc(_as_csc(A), assume_a, name, flip=False, check_finite=check_finite)
+
+
+def _factor_csc(A: sp.csc_matrix, assume_a: str, name: str, flip: bool, check_finite: bool):
+    if check_finite:
+        _check_finite(A.data)
+    _stats["factorizations"] += 1
+    if assume_a == "gen":
+        return SuperLUFactor(A, "gen", flip=flip)
+    S = _symmetric_part(A)  # the symmetric part of A and of Aᵀ agree: flip is irrelevant
+    if name == "cholmod":
+        return CholmodFactor(S)
+    if name == "qdldl":
+        return QdldlFactor(S)
+    return SuperLUFactor(S, "pos")
+
+
+class _FactorCache:
+    """Last few factors, keyed on (backend, assume_a, format, shape, pattern, data) content."""
+
+    def __init__(self, maxsize: int = 4):
+        self.maxsize = maxsize
+        self._entries: list[tuple] = []
+        self._lock = threading.Lock()
+
+    def get(self, data, indices, indptr, shape, fmt, assume_a, name):
+        head = (name, assume_a, fmt, shape)
+        with self._lock:
+            for i, (h, d, ix, ip, factor) in enumerate(self._entries):
+                if (
+                    h == head
+                    and d.shape == data.shape
+                    and np.array_equal(d, data)
+                    and np.array_equal(ip, indptr)
+                    and np.array_equal(ix, indices)
+                ):
+                    self._entries.insert(0, self._entries.pop(i))
+                    _stats["cache_hits"] += 1
+                    return factor
+        n = shape[0]
+        # a CSR triple of A is the CSC triple of Aᵀ
+        M = sp.csc_matrix((data, indices, indptr), shape=(n, n))
+        factor = _factor_csc(M, assume_a, name, flip=(fmt == "csr"), check_finite=True)
+        entry = (head, data.copy(), indices.copy(), indptr.copy(), factor)
+        with self._lock:
+            self._entries.insert(0, entry)
+            del self._entries[self.maxsize :]
+        return factor
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+
+
+_cache = _FactorCache()
+
+
+def clear_factor_cache() -> None:
+    """Drop the cached factors (they hold the factor memory until evicted)."""
+    _cache.clear()
+
+
+def check_triple(data, indices, indptr, shape) -> tuple[int, int]:
+    """Validate a CSR/CSC triple with its shape; returns the shape as ints."""
+    shape = tuple(int(s) for s in np.asarray(shape).ravel())
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"sparsediff.linalg needs a square matrix, got shape {shape}")
+    n = shape[0]
+    if indptr.shape != (n + 1,) or indptr[-1] != data.shape[0] or indices.shape != data.shape:
+        raise ValueError(
+            f"inconsistent sparse matrix: shape {shape}, {data.shape[0]} values, "
+            f"{indices.shape[0]} indices, {indptr.shape[0]} pointers"
+        )
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError("sparse matrix indices out of range")
+    return shape
+
+
+def cached_factorize(data, indices, indptr, shape, fmt: str, assume_a: str, backend: str):
+    """The factor of the matrix given as a ``fmt`` ("csr"/"csc") triple, from the cache or new."""
+    shape = check_triple(data, indices, indptr, shape)
+    return _cache.get(
+        np.asarray(data, dtype=np.float64),
+        np.asarray(indices),
+        np.asarray(indptr),
+        shape,
+        fmt,
+        assume_a,
+        backend,
+    )
