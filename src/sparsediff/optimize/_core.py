@@ -306,8 +306,8 @@ class OptimizeOp(Op, HasInnerGraph):
                 else:
                     factor = _factor.lu(A)
                 y = factor.solve(g_bar, transposed=transposed)
-        except RuntimeError as err:
-            return np.full_like(g_bar, np.nan), f"the matrix at x* is singular ({err})"
+        except (RuntimeError, ValueError, np.linalg.LinAlgError) as err:
+            return np.full_like(g_bar, np.nan), f"the matrix at x* cannot be factored ({err})"
         if not np.all(np.isfinite(y)):
             return y, "the adjoint solve gave NaN or inf (the matrix at x* is singular)"
         return y, ""
