@@ -7,6 +7,7 @@ Detect the sparsity pattern of a graph, color it, and compute the whole Jacobian
 __version__ = "0.1.0"
 
 from sparsediff import linalg  # noqa: F401  (sd.linalg: sparse solve, logdet, selected inverse)
+from sparsediff import optimize  # noqa: F401  (sd.optimize: root, minimize with sparse Newton)
 from sparsediff.check import CheckReport, check_hessian, check_jacobian
 from sparsediff.coloring import Coloring, color
 from sparsediff.explain import explain_sparsity
