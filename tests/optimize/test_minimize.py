@@ -153,10 +153,12 @@ def test_build_time_errors():
     f = (z**2).sum()
     with pytest.raises(ValueError, match="scalar"):
         so.minimize(z**2, z)
-    with pytest.raises(ValueError, match="dense"):
+    with pytest.raises(ValueError, match="dense matrix"):
         so.minimize(f, z, method="trust-exact")
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="uses no Hessian"):
         so.minimize(f, z, method="BFGS")
+    with pytest.raises(ValueError, match="unknown method"):
+        so.minimize(f, z, method="bogus")
     with pytest.raises(ValueError, match="unknown optimizer_kwargs"):
         so.minimize(f, z, optimizer_kwargs={"gtol": 1})
     with pytest.raises(ValueError, match="not an input"):

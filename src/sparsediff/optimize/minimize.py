@@ -41,7 +41,7 @@ __all__ = ["MINIMIZE_METHODS", "MinimizeOp", "minimize"]
 MINIMIZE_METHODS = ("newton", "trust-constr", "Newton-CG")
 _NEWTON_OPTIONS = ("tol", "rtol", "maxiter", "armijo", "min_step", "regularize", "verbose")
 _DENSE_ONLY = ("trust-exact", "dogleg", "trust-ncg", "trust-krylov")
-_SCIPY_OPTIONS = ("tol", "options", "callback", "bounds", "constraints")
+_NO_HESSIAN = ("BFGS", "L-BFGS-B", "CG", "Nelder-Mead", "Powell", "TNC", "SLSQP", "COBYLA")
 
 # status codes, as in sparsediff.solve
 CONVERGED, MAXITER, SINGULAR, NONFINITE, LINESEARCH, _, EVALUATION = range(7)
@@ -339,6 +339,13 @@ def minimize(
     from sparsediff.hessian import hessian_plan
 
     what = "sd.optimize.minimize"
+    if method in _NO_HESSIAN:
+        raise ValueError(
+            f"{what}: method {method!r} uses no Hessian, and sparsediff's minimize is built on "
+            f"the sparse one: use one of {', '.join(map(repr, MINIMIZE_METHODS))} (the default "
+            f"'newton' converges in a few iterations), or pytensor.tensor.optimize.minimize for "
+            f"{method!r} itself"
+        )
     check_method(method, MINIMIZE_METHODS, what, _DENSE_ONLY)
     if not jac:
         raise ValueError(

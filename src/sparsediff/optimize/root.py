@@ -44,7 +44,8 @@ def _trf_options() -> set[str]:
 def check_method(method: str, allowed: Sequence[str], what: str, dense_only=()) -> None:
     if method in dense_only:
         raise ValueError(
-            f"{what}: method {method!r} needs a dense Jacobian (SciPy rejects sparse ones); "
+            f"{what}: method {method!r} works with a dense matrix (or none; SciPy rejects "
+            "sparse ones there); "
             f"sparsediff offers {', '.join(map(repr, allowed))}. For {method!r} itself use "
             f"pytensor.tensor.optimize.{what.split('.')[-1]}"
         )
