@@ -136,3 +136,24 @@ def test_symbolic_sparse_input_goes_through_csm_properties():
     np.testing.assert_allclose(ldv, np.linalg.slogdet(A0.toarray())[1])
     with pytest.raises(ValueError, match="square"):
         fn(sp.csr_matrix(np.ones((2, 3))), np.ones(2))
+
+
+@pytest.mark.numba
+def test_numba_cholesky():
+    """A sparse output from object mode: L and p as on the C backend."""
+    A0 = laplacian_2d(3)
+    data = pt.dvector("data")
+    L, p = sl.cholesky(ps.CSR(data, A0.indices, A0.indptr, A0.shape))
+    Lv, pv = pytensor.function([data], [L, p], mode="NUMBA")(A0.data)
+    assert sp.issparse(Lv)
+    np.testing.assert_allclose((Lv @ Lv.T).toarray(), A0.toarray()[np.ix_(pv, pv)], atol=1e-14)
+
+
+@pytest.mark.jax
+def test_jax_cholesky_is_a_clear_error():
+    pytest.importorskip("jax")
+    A0 = laplacian_2d(3)
+    data = pt.dvector("data")
+    _, p = sl.cholesky(ps.CSR(data, A0.indices, A0.indptr, A0.shape))
+    with pytest.raises(NotImplementedError, match="JAX graphs cannot hold"):
+        pytensor.function([data], p, mode="JAX")

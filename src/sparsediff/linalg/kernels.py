@@ -52,24 +52,42 @@ def ldl_solve(Lp, Li, Lx, D, B):  # pragma: no cover - compiled
     return X
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
 def takahashi(Lp, Li, Lx, D):  # pragma: no cover - compiled
-    """Selected inverse of ``L D Lᵀ``: (values on L's pattern, diagonal, ok flag)."""
+    """Selected inverse of ``L D Lᵀ``: (values on L's pattern, diagonal, ok flag).
+
+    Accumulators are indexed by position in column j (contiguous), so the inner loops over a
+    supernodal column — rows identical to the remaining rows of column j, found without any
+    search — are a dot product and an axpy on contiguous memory (vectorized).
+    """
     n = D.shape[0]
     Zx = np.empty_like(Lx)
     Zd = np.empty(n)
-    acc = np.zeros(n)
+    width = 0
+    for j in range(n):
+        width = max(width, Lp[j + 1] - Lp[j])
+    acc = np.zeros(width)
     for j in range(n - 1, -1, -1):
         p0 = Lp[j]
         p1 = Lp[j + 1]
-        for a in range(p0, p1):
-            acc[Li[a]] = 0.0
+        m = p1 - p0
+        for a in range(m):
+            acc[a] = 0.0
         for a in range(p0, p1):
             k = Li[a]
             lkj = Lx[a]
-            acc[k] += lkj * Zd[k]
+            acc_k = lkj * Zd[k]
             q = Lp[k]
             qend = Lp[k + 1]
+            if qend - q == p1 - a - 1:
+                # struct(k) ⊇ struct(j) ∩ (k, n) with equal sizes: the same rows, in order
+                off = q - (a + 1)
+                for b in range(a + 1, p1):
+                    z = Zx[b + off]
+                    acc[b - p0] += lkj * z
+                    acc_k += Lx[b] * z
+                acc[a - p0] += acc_k
+                continue
             for b in range(a + 1, p1):
                 i = Li[b]
                 while q < qend and Li[q] < i:
@@ -77,11 +95,13 @@ def takahashi(Lp, Li, Lx, D):  # pragma: no cover - compiled
                 if q == qend or Li[q] != i:
                     return Zx, Zd, False
                 z = Zx[q]  # Z_ik = Z_ki, i > k
-                acc[i] += lkj * z
-                acc[k] += Lx[b] * z
+                acc[b - p0] += lkj * z
+                acc_k += Lx[b] * z
+                q += 1
+            acc[a - p0] += acc_k
         s = 0.0
         for a in range(p0, p1):
-            z = -acc[Li[a]]
+            z = -acc[a - p0]
             Zx[a] = z
             s += Lx[a] * z
         Zd[j] = 1.0 / D[j] - s
@@ -190,3 +210,25 @@ def scatter_columns(Lp, Li, Lx, Sp, Si):  # pragma: no cover - compiled
             elif Lx[p] != 0.0:
                 return out, False
     return out, True
+
+
+@numba.njit(cache=True, nogil=True)
+def unit_lower(Lp, Li, Lx):  # pragma: no cover - compiled
+    """``L Lᵀ`` (CSC, sorted, diagonal first in each column) to unit ``L`` (diagonal not
+    stored) and ``D = diag(L)²``: the LDLᵀ form the selected inversion walks."""
+    n = Lp.shape[0] - 1
+    Up = np.empty(n + 1, np.int64)
+    Ui = np.empty(Li.shape[0] - n, Li.dtype)
+    Ux = np.empty(Li.shape[0] - n)
+    D = np.empty(n)
+    Up[0] = 0
+    w = 0
+    for j in range(n):
+        d = Lx[Lp[j]]
+        D[j] = d * d
+        for p in range(Lp[j] + 1, Lp[j + 1]):
+            Ui[w] = Li[p]
+            Ux[w] = Lx[p] / d
+            w += 1
+        Up[j + 1] = w
+    return Up, Ui, Ux, D
