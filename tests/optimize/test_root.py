@@ -8,6 +8,9 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 import scipy.optimize
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 import sparsediff.optimize as so
 from sparsediff.optimize import ConvergenceWarning
@@ -208,3 +211,46 @@ def test_second_derivative_says_not_implemented():
     g = pytensor.grad(xs.sum(), lam)
     with pytest.raises(Exception, match="second derivatives"):
         pytensor.grad(g, lam)
+
+
+# --- property: gradients equal the dense implicit-function formula ----------------------------
+
+
+@pytest.fixture(scope="module")
+def tridiagonal_system():
+    n = 12
+    x = pt.vector("x", shape=(n,))
+    a = pt.vector("a", shape=(n,))
+    s = pt.vector("s", shape=(n,))
+    w = pt.vector("w", shape=(n,))
+    padded = pt.concatenate([pt.zeros(1), x, pt.zeros(1)])
+    F = 4 * x - padded[:-2] - padded[2:] + 0.5 * a * pt.tanh(x) - s
+    xs, ok = so.root(F, x, mode=MODE)
+    loss = (w * xs).sum()
+    return n, compile_fn([x, a, s, w], [xs, ok, *pytensor.grad(loss, [a, s])])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    a=arrays(np.float64, 12, elements=st.floats(0.0, 2.0)),
+    s=arrays(np.float64, 12, elements=st.floats(-3.0, 3.0)),
+    w=arrays(np.float64, 12, elements=st.floats(-1.0, 1.0)),
+)
+def test_gradients_equal_dense_implicit_formula(tridiagonal_system, a, s, w):
+    n, fn = tridiagonal_system
+    xs, ok, g_a, g_s = fn(np.zeros(n), a, s, w)
+    assert ok
+    J = 4 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1) + np.diag(0.5 * a / np.cosh(xs) ** 2)
+    lam = np.linalg.solve(J.T, w)  # dense: λ = J⁻ᵀ w
+    np.testing.assert_allclose(g_a, -lam * 0.5 * np.tanh(xs), atol=1e-10)  # −(∂F/∂a)ᵀλ
+    np.testing.assert_allclose(g_s, lam, atol=1e-10)  # ∂F/∂s = −I
+
+
+def test_scalar_unknown():
+    x = pt.dscalar("x")
+    c = pt.dscalar("c")
+    xs, ok = so.root(x**3 - c, x, mode=MODE)
+    assert xs.ndim == 0
+    fn = compile_fn([x, c], [xs, ok, pytensor.grad(xs, c)])
+    value, ok_value, g = fn(1.0, 8.0)
+    assert ok_value and np.isclose(value, 2.0) and np.isclose(g, 1 / 12)
