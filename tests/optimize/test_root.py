@@ -254,3 +254,28 @@ def test_scalar_unknown():
     fn = compile_fn([x, c], [xs, ok, pytensor.grad(xs, c)])
     value, ok_value, g = fn(1.0, 8.0)
     assert ok_value and np.isclose(value, 2.0) and np.isclose(g, 1 / 12)
+
+
+def test_sparsify_optimizers_is_opt_in_and_exact():
+    from pytensor.tensor.optimize import RootOp
+    from pytensor.tensor.optimize import minimize as dense_minimize
+    from pytensor.tensor.optimize import root as dense_root
+
+    x, lam, F, _, _ = bratu(3)
+    xd, _okd = dense_root(F, x, method="hybr", optimizer_kwargs={"tol": 1e-13})
+    f = ((x - lam) ** 4).sum() + (x**2).sum()
+    xm, _okm = dense_minimize(f, x, method="BFGS", optimizer_kwargs={"tol": 1e-13})
+    loss = (xd**2).sum() + xm.sum()
+    new_loss = so.sparsify_optimizers(
+        loss, root_kwargs={"mode": MODE}, minimize_kwargs={"mode": MODE}
+    )
+    ops = {type(n.op) for n in pytensor.graph.traversal.applys_between([x, lam], [new_loss])}
+    assert so.RootOp in ops and so.MinimizeOp in ops and RootOp not in ops
+    # the original graph is untouched (opt-in)
+    assert RootOp in {type(n.op) for n in pytensor.graph.traversal.applys_between([x, lam], [loss])}
+    fn = compile_fn(
+        [x, lam], [loss, pytensor.grad(loss, lam), new_loss, pytensor.grad(new_loss, lam)]
+    )
+    a, ga, b, gb = fn(np.zeros(9), 2.0)
+    np.testing.assert_allclose(b, a, rtol=1e-9)
+    np.testing.assert_allclose(gb, ga, rtol=1e-6)

@@ -11,6 +11,7 @@ the implicit gradient never forms a dense matrix nor a Jacobian w.r.t. the param
 
 from sparsediff.optimize._core import ConvergenceWarning, ImplicitAdjoint, OptimizeOp
 from sparsediff.optimize.minimize import MINIMIZE_METHODS, MinimizeOp, minimize
+from sparsediff.optimize.replace import sparsify_optimizers
 from sparsediff.optimize.root import ROOT_METHODS, RootOp, root
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "RootOp",
     "minimize",
     "root",
+    "sparsify_optimizers",
 ]
