@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from sparsediff import (
     _register,  # noqa: F401  (rules, vectorization, rewrites, dispatch)
     linalg,  # sd.linalg: sparse solve, logdet, selected inverse
+    optimize,  # sd.optimize: root, minimize with sparse Newton and implicit gradients
 )
 from sparsediff.coloring import Coloring, color
 from sparsediff.coloring.validity import ColoringError
@@ -85,6 +86,7 @@ __all__ = [
     "newton",
     "nonlinear_constraint",
     "ode_functions",
+    "optimize",
     "plot_sparsity",
     "register_sparsity_rule",
 ]

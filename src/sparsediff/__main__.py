@@ -106,15 +106,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sparsediff", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("demo", help="sparse Jacobian of the 2-D Bratu residual")
-    run.add_argument("--size", type=int, default=300, help="grid side N (n = N*N unknowns)")
+    run.add_argument(
+        "which",
+        nargs="?",
+        default="bratu",
+        choices=("bratu", "laplace"),
+        help="bratu (default) or laplace: the INLA step through sd.optimize.minimize",
+    )
+    run.add_argument("--size", type=int, default=None, help="grid side N (n = N*N unknowns)")
+    run.add_argument(
+        "--dense-size", type=int, default=32, help="laplace: grid side of the dense comparison"
+    )
     run.add_argument(
         "--backend", default=None, help='PyTensor mode: default Numba, "CVM" (C) or "JAX"'
     )
     run.add_argument("--plot", default=None, metavar="FILE", help="draw the pattern and coloring")
     args = parser.parse_args(argv)
-    if args.size < 2:
+    if args.which == "laplace":
+        from sparsediff.optimize.laplace import demo as laplace_demo
+
+        size = 100 if args.size is None else args.size
+        if size < 2 or args.dense_size < 0:
+            parser.error("--size must be at least 2 and --dense-size non-negative")
+        return laplace_demo(size, args.dense_size, backend=args.backend)
+    size = 300 if args.size is None else args.size
+    if size < 2:
         parser.error("--size must be at least 2")
-    return demo(args.size, args.backend, plot=args.plot)
+    return demo(size, args.backend, plot=args.plot)
 
 
 if __name__ == "__main__":

@@ -120,8 +120,10 @@ def register_jax() -> None:
         return sparse_dot
 
     from sparsediff.linalg._jax import register_linalg_jax
+    from sparsediff.optimize._jax import register_optimize_jax
 
     register_linalg_jax()
+    register_optimize_jax()
 
 
 class _Loader(importlib.abc.Loader):
