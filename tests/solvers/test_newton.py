@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 import sparsediff as sd
+from sparsediff.linalg import factor_stats
 from sparsediff.problems import bratu2d
 from sparsediff.solvers.newton import LINESEARCH, MAXITER, NONFINITE, NOT_SQUARE, SINGULAR
 
@@ -178,3 +179,20 @@ def test_nan_during_the_iteration():
     assert not res.success
     assert res.status == NONFINITE
     assert "F has 1 NaN or inf entries at iteration 1" in res.message
+
+
+def test_newton_factors_through_the_linalg_layer_with_a_weak_diagonal():
+    """Equations listed out of variable order (a zero diagonal, as in stacked DSGE systems):
+    the default "splu" goes through sparsediff.linalg.factorize, which picks its ordering per
+    pattern, and the solve converges to the solution of the ordered system."""
+    n = 60
+    x = pt.vector("x", shape=(n,))
+    xp = pt.concatenate([[0.0], x, [0.0]])
+    F = xp[:-2] - 2.5 * x + xp[2:] + 0.1 * pt.tanh(x) - 1.0
+    order = np.roll(np.arange(n), n // 2)  # a permutation with no fixed point
+    before = factor_stats()["factorizations"]
+    res = sd.newton(F[order], x, x0=np.zeros(n), tol=1e-12, mode="FAST_COMPILE")
+    ref = sd.newton(F, x, x0=np.zeros(n), tol=1e-12, mode="FAST_COMPILE")
+    assert res.success and ref.success
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-10, atol=1e-12)
+    assert factor_stats()["factorizations"] - before >= res.nit + ref.nit
