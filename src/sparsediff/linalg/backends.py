@@ -60,17 +60,17 @@ def resolve_backend(name: str | None, assume_a: str) -> str:
         return next(b for b in _SPD_PREFERENCE if _importable(b))
     if name not in BACKENDS:
         raise ValueError(f"unknown factorization backend {name!r}; choose from {BACKENDS}")
+    if assume_a == "gen" and name != "superlu":
+        raise ValueError(
+            f"backend {name!r} factors symmetric positive definite matrices only; "
+            "use assume_a='pos' or backend='superlu'"
+        )
     if not _importable(name):
         hint = {
             "cholmod": 'apt-get install libsuitesparse-dev && pip install "scikit-sparse<0.5"',
             "qdldl": "pip install qdldl",
         }.get(name, "")
         raise ImportError(f"factorization backend {name!r} is not installed ({hint})")
-    if assume_a == "gen" and name != "superlu":
-        raise ValueError(
-            f"backend {name!r} factors symmetric positive definite matrices only; "
-            "use assume_a='pos' or backend='superlu'"
-        )
     return name
 
 

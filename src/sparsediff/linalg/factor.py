@@ -457,9 +457,14 @@ def _factor_csc(
 
 
 class _FactorCache:
-    """Last few factors, keyed on (backend, assume_a, format, shape, pattern, data) content."""
+    """Last few factors, keyed on (backend, assume_a, format, shape, pattern, data) content.
 
-    def __init__(self, maxsize: int = 4):
+    Two entries: enough for a value and its gradient (one matrix) or two matrices in one graph;
+    a factor at n = 10⁶ with its selected inverse holds over a gigabyte, so few are kept
+    (:func:`clear_factor_cache` frees them).
+    """
+
+    def __init__(self, maxsize: int = 2):
         self.maxsize = maxsize
         self._entries: list[tuple] = []
         self._lock = threading.Lock()
