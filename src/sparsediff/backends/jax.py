@@ -119,8 +119,8 @@ def register_jax() -> None:
 
         return sparse_dot
 
-    from sparsediff.linalg._jax import register_linalg_jax
-    from sparsediff.optimize._jax import register_optimize_jax
+    from sparsediff.linalg.jax_linalg import register_linalg_jax
+    from sparsediff.optimize.jax_optimize import register_optimize_jax
 
     register_linalg_jax()
     register_optimize_jax()

@@ -4,9 +4,10 @@ Inputs are ``(data, indices, indptr, shape, ...)`` — plain tensors, never a sp
 so the Ops run on every backend: the C and Python backends call ``perform``; the Numba backend
 runs ``perform`` in object mode (one call per Op into the library, nothing per element); the
 JAX backend calls it through ``jax.pure_callback`` (registered in
-:mod:`sparsediff.linalg._jax`; the host round trip copies ``data`` and the right-hand sides once
-per call). The user functions in :mod:`sparsediff.linalg.api` take the triple straight from the
-``CSR(...)``/``CSC(...)`` constructor that built the matrix, or from ``csm_properties``.
+:mod:`sparsediff.linalg.jax_linalg`; the host round trip copies ``data`` and the right-hand
+sides once per call). The user functions in :mod:`sparsediff.linalg.api` take the triple
+straight from the ``CSR(...)``/``CSC(...)`` constructor that built the matrix, or from
+``csm_properties``.
 
 Every ``perform`` gets its factor from :func:`sparsediff.linalg.factor.cached_factorize`, keyed
 on the matrix content: the value Op and its gradient Ops (and other Ops on the same matrix)

@@ -34,6 +34,7 @@ from pytensor.graph.traversal import graph_inputs
 from pytensor.tensor.type import TensorType
 from pytensor.tensor.variable import TensorVariable
 
+from sparsediff._validate import check_wrt
 from sparsediff.optimize import _factor
 
 __all__ = ["ConvergenceWarning", "ImplicitAdjoint", "OptimizeOp", "pack_unknowns"]
@@ -83,8 +84,6 @@ class Packing:
 
 def pack_unknowns(expressions: list[Variable], variables, what: str):
     """Rewrite ``expressions`` in one flat unknown; check the variables are usable unknowns."""
-    from sparsediff._validate import check_wrt
-
     is_list = isinstance(variables, list | tuple)
     items = list(variables) if is_list else [variables]
     if not items:

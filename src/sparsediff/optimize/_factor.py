@@ -19,6 +19,7 @@ from sparsediff.linalg import (
     backend,
     factorize,
 )
+from sparsediff.linalg import factor as layer
 
 __all__ = ["Factor", "NotSPDError", "lu", "spd"]
 
@@ -60,8 +61,6 @@ def spd(A, step: bool = False) -> Factor:
 
 
 def _step_classes() -> dict:
-    from sparsediff.linalg import factor as layer
-
     return {
         name: getattr(layer, cls)
         for name, cls in (("cholmod", "CholmodFactor"), ("qdldl", "QdldlFactor"))

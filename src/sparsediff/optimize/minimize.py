@@ -35,6 +35,7 @@ from scipy.optimize import OptimizeResult
 from sparsediff.optimize import _factor
 from sparsediff.optimize._core import OptimizeOp, find_parameters, pack_unknowns
 from sparsediff.optimize.root import check_method, check_options
+from sparsediff.plans.hessian import hessian_plan
 
 __all__ = ["MINIMIZE_METHODS", "MinimizeOp", "minimize"]
 
@@ -335,8 +336,6 @@ def minimize(
         NaN gradients.
     """
     import pytensor.tensor as pt
-
-    from sparsediff.plans.hessian import hessian_plan
 
     what = "sd.optimize.minimize"
     if method in _NO_HESSIAN:

@@ -15,6 +15,9 @@ from __future__ import annotations
 from pytensor.graph.replace import graph_replace
 from pytensor.graph.traversal import applys_between, graph_inputs
 
+from sparsediff.optimize.minimize import minimize
+from sparsediff.optimize.root import root
+
 __all__ = ["sparsify_optimizers"]
 
 
@@ -28,9 +31,6 @@ def sparsify_optimizers(
     Inner graphs whose unknown has no static shape raise (sparsediff needs its size).
     """
     from pytensor.tensor.optimize import MinimizeOp, RootOp
-
-    from sparsediff.optimize.minimize import minimize
-    from sparsediff.optimize.root import root
 
     single = not isinstance(outputs, list | tuple)
     outs = [outputs] if single else list(outputs)

@@ -24,8 +24,11 @@ from pytensor.graph.fg import FunctionGraph
 from pytensor.tensor.variable import TensorVariable
 from scipy.optimize import OptimizeResult
 
+from sparsediff._validate import as_expression
 from sparsediff.optimize import _factor
 from sparsediff.optimize._core import OptimizeOp, find_parameters, pack_unknowns
+from sparsediff.plans.jacobian import jacobian_plan
+from sparsediff.solvers.newton import NewtonSolver, square_system
 
 __all__ = ["ROOT_METHODS", "RootOp", "root"]
 
@@ -92,8 +95,6 @@ class RootOp(OptimizeOp):
     @property
     def solver(self):
         if self._solver is None:
-            from sparsediff.solvers.newton import NewtonSolver
-
             x, *params = self.fgraph.inputs
             self._solver = NewtonSolver(
                 self.implicit,
@@ -238,10 +239,6 @@ def root(
         (:class:`~sparsediff.optimize.ConvergenceWarning`) with the reason and has NaN
         gradients. Gradients w.r.t. the initial guess are zero.
     """
-    from sparsediff._validate import as_expression
-    from sparsediff.plans.jacobian import jacobian_plan
-    from sparsediff.solvers.newton import _system
-
     what = "sd.optimize.root"
     check_method(method, ROOT_METHODS, what, _DENSE_ONLY)
     if not jac:
@@ -254,7 +251,7 @@ def root(
     equations = as_expression(equations, "equations")
     packing, (equations,) = pack_unknowns([equations], variables, what)
     F = equations.ravel() if equations.ndim != 1 else equations
-    _, _, _, why = _system(F, packing.flat)
+    _, _, _, why = square_system(F, packing.flat)
     if why:
         raise ValueError(f"{what}: {why}")
     params = find_parameters(F, packing.flat)

@@ -62,7 +62,7 @@ class NewtonResult(OptimizeResult):
     """
 
 
-def _system(F, x) -> tuple[Variable, Variable, int, str]:
+def square_system(F, x) -> tuple[Variable, Variable, int, str]:
     """``F`` (flat), ``x``, the number of unknowns, and why the system is not square ("" if it
     is). Arguments that are not a system at all raise."""
     if isinstance(x, list | tuple):
@@ -83,7 +83,7 @@ def _system(F, x) -> tuple[Variable, Variable, int, str]:
 
 
 def _as_system(F, x) -> tuple[Variable, Variable, int]:
-    F, w, n, why = _system(F, x)
+    F, w, n, why = square_system(F, x)
     if why:
         raise ValueError(why)
     return F, w, n
@@ -398,7 +398,7 @@ def newton(
     ``status=7`` and a message that says what to use instead. For many solves with one system,
     build a :class:`NewtonSolver` once and call its ``solve``.
     """
-    _, _, _, why = _system(F, x)
+    _, _, _, why = square_system(F, x)
     if why:
         return NewtonResult(
             x=np.array(x0, dtype=float),
