@@ -184,13 +184,13 @@ def test_backend_choice_visible_and_scoped():
 
 
 def test_missing_backend_raises_import_error(monkeypatch):
-    from sparsediff.linalg import backends
+    from sparsediff.linalg import library
 
-    monkeypatch.setattr(backends, "_importable", lambda name: name == "superlu")
-    assert backends.available_backends() == ("superlu",)
-    assert backends.resolve_backend(None, "pos") == "superlu"  # the last fallback
+    monkeypatch.setattr(library, "_importable", lambda name: name == "superlu")
+    assert library.available_backends() == ("superlu",)
+    assert library.resolve_backend(None, "pos") == "superlu"  # the last fallback
     with pytest.raises(ImportError, match="not installed"):
-        backends.resolve_backend("cholmod", "pos")
+        library.resolve_backend("cholmod", "pos")
 
 
 def test_lu_ordering_chosen_per_pattern(monkeypatch):
