@@ -195,6 +195,8 @@ def _conv_cases():
     X, W = pt.matrix("X", shape=(3, 10)), pt.matrix("W", shape=(3, 4))
     Z, K = pt.vector("Z", shape=(64,)), pt.matrix("K", shape=(3, 2))
     z = Z.reshape((8, 8))
+    K3f = pt.vector("K3", shape=(9,))
+    K3 = K3f.reshape((3, 3))
     return {
         "1d kernel wrt, same": (convolve1d(x, w, mode="same") ** 2, [x, w]),
         "1d kernel longer than signal": (convolve1d(w, x, mode="valid"), [x, w]),
@@ -203,6 +205,8 @@ def _conv_cases():
         "2d valid": (convolve2d(z, K, mode="valid") ** 2, [Z, K]),
         "2d full": (convolve2d(z, K, mode="full"), [Z, K]),
         "2d same, constant kernel": (convolve2d(z, np.eye(3), mode="same") * z, [Z]),
+        "2d same, kernel wrt": (convolve2d(z, K, mode="same") ** 2, [Z, K]),
+        "2d same, 3x3 kernel wrt": (convolve2d(z, K3, mode="same"), [Z, K3f]),
         "2d same, no static shape": (convolve2d(z, np.eye(3), mode="same"), [Z]),
     }
 

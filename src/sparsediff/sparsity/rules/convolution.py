@@ -3,11 +3,12 @@
 
 ``full[o] = Σ_{i + j = o} a[i] b[j]`` (per axis), and ``valid`` is ``full`` shifted by
 ``min(n, k) - 1`` per axis and cut to ``|n - k| + 1``; ``same`` is ``valid`` on an input that
-PyTensor pads with zeros first (so it needs nothing here). The output is bilinear in the two
-operands: ``out[o]`` depends on ``a[i]`` exactly where ``b[o + shift - i]`` can be nonzero —
-everywhere in the window for a symbolic ``b``, only at its nonzeros for a constant one — and
-symmetrically on ``b``. Batch axes are independent (broadcast like the ``Blockwise``); the
-whole batch is handled at once, in NumPy, with work proportional to the pattern's size.
+PyTensor pads with zeros first (the zeros are found by :func:`_structure`). The output is
+bilinear in the two operands: ``out[o]`` depends on ``a[i]`` exactly where ``b[o + shift - i]``
+can be nonzero — everywhere in the window for a symbolic ``b``, only at its nonzeros for a
+constant one — and symmetrically on ``b``. Batch axes are independent (broadcast like the
+``Blockwise``); the whole batch is handled at once, in NumPy, with work proportional to the
+pattern's size.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from pytensor.graph.basic import Constant
 from pytensor.tensor.basic import Alloc, Join
 from pytensor.tensor.blockwise import Blockwise
 from pytensor.tensor.signal.conv import Convolve1d, Convolve2d
+from pytensor.tensor.subtensor import AdvancedIncSubtensor, AdvancedIncSubtensor1, IncSubtensor
 
 from sparsediff.sparsity import pattern as pat
 from sparsediff.sparsity.registry import NotConcrete, RuleContext
+from sparsediff.sparsity.rules.indexing import written_positions
 
 __all__ = ["blockwise_convolution_rule", "is_convolution"]
 
 _CONVOLUTIONS = (Convolve1d, Convolve2d)
+_INC_SUBTENSORS = (IncSubtensor, AdvancedIncSubtensor1, AdvancedIncSubtensor)
 
 
 def is_convolution(op) -> bool:
@@ -43,10 +47,17 @@ def _full_mode(var, ctx: RuleContext) -> bool:
 
 def _structure(var, shape: tuple[int, ...], ctx: RuleContext) -> np.ndarray:
     """Where ``var`` can be nonzero, shape ``(*batch, *core)``: its values if constant; the
-    zero blocks of a ``Join`` (``mode='same'`` pads with them) and zero ``Alloc``s too."""
+    zero blocks of a ``Join`` and zero ``Alloc``s too, and what ``set_subtensor`` /
+    ``inc_subtensor`` write into them (``mode='same'`` pads with ``pt.pad``, i.e. writes the
+    input into zeros, once per axis)."""
     if isinstance(var, Constant):
         return np.broadcast_to(np.asarray(var.data) != 0, shape)
     node = var.owner
+    if node is not None and isinstance(node.op, _INC_SUBTENSORS):
+        try:
+            return np.broadcast_to(_written_structure(node, ctx), shape)
+        except (NotConcrete, ValueError):
+            pass
     if node is not None and isinstance(node.op, Alloc) and isinstance(node.inputs[0], Constant):
         if not np.any(node.inputs[0].data):
             return np.zeros(shape, dtype=bool)
@@ -58,6 +69,20 @@ def _structure(var, shape: tuple[int, ...], ctx: RuleContext) -> np.ndarray:
         except (NotConcrete, ValueError):
             pass
     return np.ones(shape, dtype=bool)
+
+
+def _written_structure(node, ctx: RuleContext) -> np.ndarray:
+    """Where the output of an ``(Advanced)IncSubtensor`` node can be nonzero."""
+    x, y = node.inputs[0], node.inputs[1]
+    x_shape = ctx.shape(x)
+    base = np.array(_structure(x, x_shape, ctx), dtype=bool).ravel()
+    positions, sources = written_positions(node.op, node, ctx)
+    written = np.asarray(_structure(y, ctx.shape(y), ctx)).ravel()[sources]
+    if node.op.set_instead_of_inc:
+        base[positions] = written  # repeated positions: the last write wins, as in NumPy
+    else:
+        np.logical_or.at(base, positions, written)
+    return base.reshape(x_shape)
 
 
 def _one_operand(
