@@ -2,7 +2,8 @@
 
 ``color(pattern, kind)`` returns a :class:`Coloring` — ``"column"`` (forward mode), ``"row"``
 (reverse mode), ``"star"`` and ``"acyclic"`` (Hessians), ``"bidirectional"`` (dense rows *and*
-columns); :mod:`.select` says which algorithm and vertex orders each kind runs.
+columns); :mod:`.select` says which algorithm and vertex orders each kind runs (its
+``AUTO_*`` constants are the budgets of ``order="auto"``).
 
 Modules: ``select`` (the policy: :func:`color`, orders tried, the best kept), ``graphs`` (the
 bipartite / adjacency structures), ``orders`` and ``buckets`` (vertex orders), ``greedy``
@@ -14,30 +15,10 @@ bipartite / adjacency structures), ``orders`` and ``buckets`` (vertex orders), `
 from sparsediff.coloring.checks import check_coloring, is_valid_coloring
 from sparsediff.coloring.orders import ORDERS
 from sparsediff.coloring.result import Coloring, ColoringKind
-from sparsediff.coloring.select import (
-    AUTO_ORDERS,
-    AUTO_ORDERS_BIDIRECTIONAL,
-    AUTO_ORDERS_LARGE,
-    AUTO_RECOLOR_PASSES,
-    AUTO_RECOLOR_PASSES_LARGE,
-    AUTO_RECOLOR_PATIENCE,
-    AUTO_RECOLOR_PATIENCE_LARGE,
-    AUTO_WORK_LIMIT,
-    KINDS,
-    color,
-    lower_bound,
-)
+from sparsediff.coloring.select import KINDS, color, lower_bound
 from sparsediff.coloring.validity import ColoringError
 
 __all__ = [
-    "AUTO_ORDERS",
-    "AUTO_ORDERS_BIDIRECTIONAL",
-    "AUTO_ORDERS_LARGE",
-    "AUTO_RECOLOR_PASSES",
-    "AUTO_RECOLOR_PASSES_LARGE",
-    "AUTO_RECOLOR_PATIENCE",
-    "AUTO_RECOLOR_PATIENCE_LARGE",
-    "AUTO_WORK_LIMIT",
     "KINDS",
     "ORDERS",
     "Coloring",

@@ -75,9 +75,11 @@ class AdapterBase:
         self.n = int(np.prod(self.x.type.shape, dtype=np.int64))
         self.params, self.param_values = check_params(params, param_values)
 
-    def _vector_function_and_jacobian(self, expression, inputs, mode, jacobian_mode, plan_kwargs):
-        """Plan the sparse Jacobian of ``expression``; compile it and the expression apart (so
-        that trial points a solver rejects cost only the expression)."""
+    def _vector_function_and_jacobian(self, expression, inputs, mode, plan_kwargs):
+        """Plan the sparse Jacobian of ``expression`` (``jacobian_mode`` among ``plan_kwargs``
+        is the plan's ``mode``); compile it and the expression apart, so that trial points a
+        solver rejects cost only the expression."""
+        jacobian_mode = plan_kwargs.pop("jacobian_mode", "auto")
         self.plan = jacobian_plan(expression, self.x, jacobian_mode, **plan_kwargs)
         value = compile_function(inputs, expression, mode)
         return value, compile_function(inputs, self.plan.build(), mode)
@@ -140,23 +142,13 @@ class LeastSquaresFunctions(AdapterBase):
     Two compiled functions, so trial points that SciPy rejects cost only the residual.
     """
 
-    def __init__(
-        self,
-        residual,
-        x,
-        params=(),
-        param_values=(),
-        *,
-        mode=None,
-        jacobian_mode="auto",
-        **plan_kwargs,
-    ):
+    def __init__(self, residual, x, params=(), param_values=(), *, mode=None, **plan_kwargs):
         super().__init__(x, params, param_values)
         self.residual = as_expression(residual, "residual").ravel()
         self.m = int(np.prod(self.residual.type.shape, dtype=np.int64))
         inputs = [self.x, *self.params]
         self._r, self._J = self._vector_function_and_jacobian(
-            self.residual, inputs, mode, jacobian_mode, plan_kwargs
+            self.residual, inputs, mode, plan_kwargs
         )
 
     def fun(self, x, *args) -> np.ndarray:
@@ -173,18 +165,7 @@ class ODEFunctions(AdapterBase):
     ``t`` is a scalar PyTensor variable the right-hand side may use, or ``None``.
     """
 
-    def __init__(
-        self,
-        rhs,
-        y,
-        t=None,
-        params=(),
-        param_values=(),
-        *,
-        mode=None,
-        jacobian_mode="auto",
-        **plan_kwargs,
-    ):
+    def __init__(self, rhs, y, t=None, params=(), param_values=(), *, mode=None, **plan_kwargs):
         super().__init__(y, params, param_values)
         self.rhs = as_expression(rhs, "rhs").ravel()
         m = int(np.prod(self.rhs.type.shape, dtype=np.int64))
@@ -197,9 +178,7 @@ class ODEFunctions(AdapterBase):
         self.t = t
         plan_kwargs.setdefault("format", "csc")
         inputs = [self.t, self.x, *self.params]
-        self._f, self._J = self._vector_function_and_jacobian(
-            self.rhs, inputs, mode, jacobian_mode, plan_kwargs
-        )
+        self._f, self._J = self._vector_function_and_jacobian(self.rhs, inputs, mode, plan_kwargs)
 
     def fun(self, t, y) -> np.ndarray:
         return np.asarray(self._f(t, self._x(y), *self.param_values), dtype=float)
