@@ -30,15 +30,7 @@ from sparsediff._validate import as_wrt_list, check_cost
 from sparsediff.coloring import check_coloring, color
 from sparsediff.coloring.validity import as_colors
 from sparsediff.decompression import Layout
-from sparsediff.plans.common import (
-    PatternStats,
-    building,
-    check_format,
-    coloring_kind,
-    fold_limit,
-    is_dense_by_default,
-    n_colors_of,
-)
+from sparsediff.plans import common
 from sparsediff.plans.keep_inputs import keep_inputs, user_inputs
 from sparsediff.sparsity import hessian_sparsity
 from sparsediff.sparsity.pattern import as_pattern
@@ -62,7 +54,7 @@ AUTO_ACYCLIC_MIN_STAR = 6
 
 
 @dataclass(frozen=True, repr=False, eq=False)
-class HessianPlan(PatternStats):
+class HessianPlan(common.PatternStats):
     """What :func:`hessian_plan` decided, and everything :meth:`build` needs.
 
     ``pattern`` is the symmetric sparsity of the Hessian, ``coloring`` a star or acyclic
@@ -155,14 +147,14 @@ class HessianPlan(PatternStats):
         (cost,), (wrt,) = compression.isolate_inner_graphs([self.cost], [self.wrt])
         out = compression.compressed_hvp(cost, wrt, seeds, method=method)
         if self.fold:
-            limit = fold_limit(self.n_colors, self.shape[0])
+            limit = common.fold_limit(self.n_colors, self.shape[0])
             (out,) = compression.fold_constants([out], limit=limit)
         self.built.update(method=method)
         return out
 
     def build(self):
         """The sparse Hessian as a ``pytensor.sparse`` variable (CSR, or CSC with format)."""
-        with building():
+        with common.building():
             return self._build()
 
     def _build(self):
@@ -243,7 +235,7 @@ def hessian_plan(
         raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(map(repr, _KINDS))}")
     if method not in _METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(map(repr, _METHODS))}")
-    check_format(format)
+    common.check_format(format)
     n = int(np.prod(w.type.shape, dtype=np.int64))
     timings: dict[str, float] = {}
 
@@ -263,7 +255,7 @@ def hessian_plan(
     if coloring is not None:
         if dense:
             raise ValueError("dense=True and a coloring were both given")
-        given = coloring_kind(coloring)
+        given = common.coloring_kind(coloring)
         if given is not None and given not in ("star", "acyclic"):
             raise ValueError(f"a Hessian needs a star or acyclic coloring, got kind {given!r}")
         if given is not None and kind != "auto" and given != kind:
@@ -274,7 +266,7 @@ def hessian_plan(
         is_dense = False
         chosen = coloring
     else:
-        is_dense = is_dense_by_default(n, n, pattern.nnz) if dense is None else dense
+        is_dense = common.is_dense_by_default(n, n, pattern.nnz) if dense is None else dense
         if is_dense:
             colors = np.arange(n, dtype=np.int64)
             chosen = None
@@ -315,7 +307,7 @@ def hessian_plan(
         wrt=w,
         pattern=pattern,
         coloring=chosen,
-        n_colors=n_colors_of(colors),
+        n_colors=common.n_colors_of(colors),
         dense=bool(is_dense),
         format=format,
         method=method,
