@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from pytensor.compile.mode import Mode
 from pytensor.gradient import DisconnectedInputError
 from pytensor.sparse.basic import CSM, Diag
+from pytensor.sparse.math import StructuredDot
 
 import sparsediff as sd
 from sparsediff.plans.lazy import SparseJacobian, diagonal_colors
@@ -200,6 +201,21 @@ def test_products_become_one_jvp_and_one_vjp(backend, monkeypatch):
     want = [Je @ vv, Je @ vv, (Je @ vv)[:, None], Je.T @ wv, Je.T @ wv, Je @ Vv]
     for g, r in zip(got, want, strict=True):
         np.testing.assert_allclose(np.asarray(g), r, rtol=1e-12, atol=1e-14)
+
+
+def test_product_without_a_forward_route_uses_the_expanded_jacobian():
+    """An Op with no JVP: ``J @ v`` (a dense ``Matmul``) falls back to the sparse product of
+    the expanded Jacobian (planned in reverse mode), with the same values."""
+    from tests.users_graphs import first_order_only
+
+    x = pt.vector("x", shape=(6,))
+    F = first_order_only(x.reshape((2, 3))).ravel() * pt.roll(x, 1)
+    v = pt.vector("v", shape=(6,))
+    fn = pytensor.function([x, v], sd.jacobian(F, x, lazy=True) @ v, mode=MODE)
+    assert not _nodes(fn, SparseJacobian) and _nodes(fn, StructuredDot)
+    xv = np.random.default_rng(7).uniform(0.5, 1.5, 6)
+    Jd = pytensor.function([x], pytensor.gradient.jacobian(F, x), mode=MODE)(xv)
+    np.testing.assert_allclose(fn(xv, np.ones(6)), Jd @ np.ones(6), rtol=1e-12)
 
 
 def test_hessian_vector_product_is_one_hvp():

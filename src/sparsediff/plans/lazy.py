@@ -372,7 +372,15 @@ def lazy_jacobian_product(fgraph, node):
     cols = m if transposed else n
     if b.type.shape[0] is not None and b.type.shape[0] != cols:
         return None  # a shape error: leave it to the Op that reports it
-    out = _product(op, inputs, b, transposed)
+    try:
+        out = _product(op, inputs, b, transposed)
+    except Exception:
+        if not isinstance(node.op, Blockwise):
+            return None  # the sparse product of the expanded J computes it
+        # A dense Matmul cannot multiply the expanded sparse J: give it the sparse product.
+        J = expand(op, inputs)
+        out = ps.structured_dot(J.T if transposed else J, b if b.ndim == 2 else b[:, None])
+        out = out if b.ndim == 2 else out[:, 0]
     old = node.outputs[0]
     if b.ndim == 2 and out.type.shape[0] is None:
         out = pt.specify_shape(out, (rows, None))
