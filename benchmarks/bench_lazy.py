@@ -77,7 +77,7 @@ def run(side: int, repeats: int) -> list[tuple]:
     np.testing.assert_allclose(fns["J@v pushforward"](xv, vv), ref @ vv, rtol=1e-10, atol=1e-12)
     blk = ref.tocsr()[:b, :b].toarray()
     np.testing.assert_allclose(fns["block lazy"](xv).toarray(), blk, rtol=1e-12)
-    np.testing.assert_allclose(fns["J lazy"](xv).toarray(), ref.toarray(), rtol=1e-12)
+    assert abs(fns["J lazy"](xv) - ref).max() <= 1e-12 * abs(ref).max()  # sparse: no n²
 
     def call(name):
         f, args = fns[name], ((xv, vv) if name.startswith("J@v") else (xv,))

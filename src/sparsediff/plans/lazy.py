@@ -218,6 +218,7 @@ def lazy_jacobian(expression, wrt, mode: str = "auto", **kwargs) -> Variable:
             f"unknown mode {mode!r}: use one of {', '.join(map(repr, _JACOBIAN_MODES))}"
         )
     check_format(kwargs.get("format", "csr"))
+    _check_keywords("jacobian_plan", expression, wrt, mode, **kwargs)
     return _make("jacobian", expression, wrt_list[0], {"mode": mode, **kwargs})
 
 
@@ -231,7 +232,17 @@ def lazy_hessian(cost, wrt, **kwargs) -> Variable:
             "use lazy=False"
         )
     check_format(kwargs.get("format", "csr"))
+    _check_keywords("hessian_plan", cost, wrt, **kwargs)
     return _make("hessian", cost, wrt_list[0], kwargs)
+
+
+def _check_keywords(name: str, *args, **kwargs) -> None:
+    """An unknown keyword fails at the call, with the eager ``TypeError``."""
+    import inspect
+
+    from sparsediff import plans
+
+    inspect.signature(getattr(plans, name)).bind(*args, **kwargs)
 
 
 def _eager(kind: str, expression: Variable, wrt: Variable, options: dict) -> Variable:
