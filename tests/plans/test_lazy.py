@@ -15,6 +15,8 @@ import pytensor.sparse as ps
 import pytensor.tensor as pt
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytensor.compile.mode import Mode
 from pytensor.gradient import DisconnectedInputError
 from pytensor.sparse.basic import CSM, Diag
@@ -457,3 +459,27 @@ def test_numba_backend():
 def test_jax_backend():
     pytest.importorskip("jax")
     _backend_check("JAX")
+
+
+# --------------------------------------------------------------------------------------------
+# Property: any block of a lazy Jacobian is the eager block
+# --------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    r0=st.integers(0, 11),
+    r_len=st.integers(1, 12),
+    c0=st.integers(0, 11),
+    c_len=st.integers(1, 12),
+    step=st.integers(1, 3),
+)
+def test_random_blocks_match_eager(r0, r_len, c0, c_len, step):
+    F, x, p = _tridiagonal()
+    block = (slice(r0, r0 + r_len), slice(c0, c0 + c_len, step))
+    fn = pytensor.function(
+        [x, p], [sd.jacobian(F, x, lazy=True)[block], sd.jacobian(F, x)[block]], mode=MODE
+    )
+    assert not _nodes(fn, SparseJacobian)
+    a, b = fn(*_values(12, seed=r0 + c0))
+    _same(a, b)
