@@ -20,6 +20,11 @@ Each line says why the registration exists:
 6. **JAX dispatch** (``CSM`` → ``BCSR``, ``Substitute``, sparse ``dot``/transpose/copy): PyTensor
    has no JAX conversion for sparse construction. Installed as an import hook, so importing
    sparsediff does not import JAX.
+7. **Lazy Jacobians** (:mod:`sparsediff.plans.lazy`): the product, block and diagonal rewrites in
+   ``canonicalize`` (it runs in every mode, ``FAST_COMPILE`` too) so that ``J @ v`` becomes
+   one JVP before any plan exists, and the expansion of the lazy node into ``optdb`` after
+   ``stabilize`` (``fast_run`` and ``fast_compile``), so that the pattern is detected on the
+   simplified graph; without them a lazy node would be expanded unsimplified in ``perform``.
 
 Not registered here because it is not a registration at import: the huge-pages hook on CPython's
 raw allocator (:mod:`sparsediff.backends.hugepages`) is installed by the first ``build()``, as it
@@ -28,14 +33,23 @@ changes the process's allocator (``SPARSEDIFF_NUMBA_HUGEPAGES=0`` opts out).
 
 from __future__ import annotations
 
+from pytensor.compile import optdb
 from pytensor.graph.replace import _vectorize_node
-from pytensor.tensor.rewriting.basic import register_specialize
+from pytensor.graph.rewriting.basic import in2out
+from pytensor.tensor.rewriting.basic import register_canonicalize, register_specialize
 
 from sparsediff.backends.jax import install_jax_hook
 from sparsediff.compression.forward_rules import FORWARD_RULES, register_forward_rule
 from sparsediff.compression.vectorize import VECTORIZE_RULES
 from sparsediff.decompression.assemble import share_constant_csm_structure
 from sparsediff.decompression.substitution import register_numba_substitute
+from sparsediff.plans.lazy import (
+    EXPAND_POSITION,
+    expand_lazy_jacobian,
+    lazy_jacobian_block,
+    lazy_jacobian_diagonal,
+    lazy_jacobian_product,
+)
 from sparsediff.sparsity.rules import register_builtin_rules
 
 __all__ = ["register_all"]
@@ -59,7 +73,24 @@ def register_all() -> None:
     except ValueError:  # registered by an earlier copy of sparsediff (its modules re-imported)
         pass
     register_numba_substitute()
+    _register_lazy()
     install_jax_hook()
+
+
+def _register_lazy() -> None:
+    try:
+        register_canonicalize(lazy_jacobian_product)
+        register_canonicalize(lazy_jacobian_diagonal)
+        register_canonicalize(lazy_jacobian_block)
+        optdb.register(
+            "sparsediff_expand_lazy_jacobian",
+            in2out(expand_lazy_jacobian, name="sparsediff_expand_lazy_jacobian"),
+            "fast_run",
+            "fast_compile",
+            position=EXPAND_POSITION,
+        )
+    except ValueError:  # registered by an earlier copy of sparsediff
+        pass
 
 
 register_all()

@@ -22,6 +22,7 @@ from pytensor.sparse.variable import SparseVariable
 
 from sparsediff.linalg.library import resolve_backend
 from sparsediff.linalg.ops import CholeskyOp, InvDiag, LogDet, SpSolve
+from sparsediff.plans.lazy import expand
 
 __all__ = ["cholesky", "inv_diag", "logdet", "spsolve"]
 
@@ -41,6 +42,7 @@ def _triple(A, what: str):
             "sparse, build it with pytensor.sparse.csr_from_dense (its pattern then depends on "
             "the values, so JAX cannot compile it)."
         )
+    A = expand(A)  # a lazy sd.jacobian/sd.hessian: its CSR(...) node, built now
     if A.owner is not None and isinstance(A.owner.op, CSM):
         data, indices, indptr, shape = A.owner.inputs
         fmt = A.owner.op.format
