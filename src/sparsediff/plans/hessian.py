@@ -324,19 +324,13 @@ def hessian_plan(
     )
 
 
-def hessian(cost, wrt, *, lazy: bool = False, **kwargs):
-    """The sparse Hessian of scalar ``cost`` with respect to ``wrt`` (flattened in C order).
-
-    ``lazy=True`` returns the output of one lazy node (same type), expanded at compile time;
-    ``H @ v`` becomes one HVP (see :mod:`sparsediff.plans.lazy`).
+def hessian(cost, wrt, **kwargs):
+    """The sparse Hessian of scalar ``cost`` with respect to ``wrt`` (flattened in C order), eager.
 
     Same as ``hessian_plan(cost, wrt, **kwargs).build()``: a symmetric ``pytensor.sparse`` CSR
     variable (both triangles stored), or a list of diagonal blocks when ``wrt`` is a list.
+    ``sd.hessian`` (:mod:`sparsediff.plans.api`) adds ``lazy=True``.
     """
-    if lazy:
-        from sparsediff.plans.lazy import lazy_hessian
-
-        return lazy_hessian(cost, wrt, **kwargs)
     plan = hessian_plan(cost, wrt, **kwargs)
     if isinstance(plan, list):
         return [p.build() for p in plan]

@@ -579,20 +579,12 @@ def _probe(expression, wrt_list, mode, use_op_pushforward, nnz) -> buildable.Bui
     return buildable.probe(expression, wrt_list, directions)
 
 
-def jacobian(expression, wrt, mode: Mode = "auto", *, lazy: bool = False, **kwargs):
-    """The sparse Jacobian of ``expression`` (flattened in C order) with respect to ``wrt``.
-
-    ``lazy=True`` returns the output of one ``SparseJacobian`` node instead (same type), planned
-    and built at compile time on the simplified graph, after rewrites that turn ``J @ v`` into
-    one JVP and ``Jᵀ @ w`` into one VJP (see :mod:`sparsediff.plans.lazy`).
+def jacobian(expression, wrt, mode: Mode = "auto", **kwargs):
+    """The sparse Jacobian of ``expression`` (flattened in C order) with respect to ``wrt``, eager.
 
     Same as ``jacobian_plan(expression, wrt, mode, **kwargs).build()``: a ``pytensor.sparse``
     CSR variable (CSC with ``format="csc"``) of shape ``(expression.size, wrt.size)``, or a list
-    of them when ``wrt`` is a list. Compiled with ``pytensor.function`` it returns a
-    ``scipy.sparse`` matrix per call (a ``jax.experimental.sparse.BCSR`` with ``mode="JAX"``).
+    of them when ``wrt`` is a list. ``sd.jacobian`` (:mod:`sparsediff.plans.api`) adds
+    ``lazy=True``.
     """
-    if lazy:
-        from sparsediff.plans.lazy import lazy_jacobian
-
-        return lazy_jacobian(expression, wrt, mode, **kwargs)
     return jacobian_plan(expression, wrt, mode, **kwargs).build()

@@ -31,12 +31,14 @@ once, on first use.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
 import pytensor
 import pytensor.sparse as ps
 import pytensor.tensor as pt
+import scipy.sparse as sp
 from pytensor.gradient import DisconnectedInputError, grad, pushforward
 from pytensor.graph.basic import Apply, Constant, Variable, equal_computations
 from pytensor.graph.op import Op
@@ -50,8 +52,14 @@ from pytensor.tensor.blockwise import Blockwise
 from pytensor.tensor.math import Dot as DenseDot
 
 from sparsediff._validate import as_expression, as_wrt_list, check_cost
+from sparsediff.coloring import color
+from sparsediff.coloring.validity import as_colors
+from sparsediff.compression import compressed_pushforward, forward_rules, seed_matrix
 from sparsediff.compression.products import pushforward_through_pullback
 from sparsediff.plans.common import check_format
+from sparsediff.plans.hessian import hessian, hessian_plan
+from sparsediff.plans.jacobian import jacobian, jacobian_plan
+from sparsediff.sparsity import jacobian_sparsity
 
 __all__ = [
     "EXPAND_POSITION",
@@ -238,16 +246,11 @@ def lazy_hessian(cost, wrt, **kwargs) -> Variable:
 
 def _check_keywords(name: str, *args, **kwargs) -> None:
     """An unknown keyword fails at the call, with the eager ``TypeError``."""
-    import inspect
-
-    from sparsediff import plans
-
-    inspect.signature(getattr(plans, name)).bind(*args, **kwargs)
+    planner = {"jacobian_plan": jacobian_plan, "hessian_plan": hessian_plan}[name]
+    inspect.signature(planner).bind(*args, **kwargs)
 
 
 def _eager(kind: str, expression: Variable, wrt: Variable, options: dict) -> Variable:
-    from sparsediff.plans.hessian import hessian
-    from sparsediff.plans.jacobian import jacobian
 
     if kind == "hessian":
         return hessian(expression, wrt, **options)
@@ -304,7 +307,6 @@ def expand(op_or_var, inputs=None) -> Variable:
 def _jvp(expression: Variable, wrt: Variable, tangent: Variable) -> Variable:
     """``J @ tangent`` (``tangent`` shaped like ``wrt``), flattened: the Ops' forward rules,
     the double pullback where an Op has none."""
-    from sparsediff.compression import forward_rules
 
     if forward_rules.has_forward_rule([expression]):
         (out,) = forward_rules.pushforward([expression], [wrt], [tangent])
@@ -409,10 +411,6 @@ def diagonal_colors(pattern) -> np.ndarray:
     graph of ``P + Pᵀ`` (off the diagonal) — the column coloring of its edge-incidence matrix
     (one row per edge, nonzero at both ends), which has ``O(nnz)`` entries. The full Jacobian
     needs a distance-2 coloring, so usually more colors."""
-    import scipy.sparse as sp
-
-    from sparsediff.coloring import color
-    from sparsediff.coloring.validity import as_colors
 
     P = sp.coo_array(sp.csr_array(pattern, dtype=bool))
     n = P.shape[1]
@@ -430,8 +428,6 @@ def diagonal_colors(pattern) -> np.ndarray:
 def _diagonal_only(op: SparseJacobian) -> Variable:
     """``diag(J)`` of a square Jacobian (or Hessian) with one JVP per :func:`diagonal_colors`
     color, on the simplified expression."""
-    from sparsediff.compression import compressed_pushforward, seed_matrix
-    from sparsediff.sparsity import jacobian_sparsity
 
     expression, wrt = _simplify(op.inner_output), op.inner_inputs[0]
     if op.kind == "hessian":
@@ -484,7 +480,6 @@ def _block(op: SparseJacobian, rows: slice, cols: slice) -> Variable:
     outputs and the columns the derivative with respect to a new variable ``z`` set into
     ``wrt`` at those positions (``wrt.ravel()[cols] = z``, evaluated at ``z = wrt[cols]``), so
     detection and coloring see only the block."""
-    from sparsediff.plans.jacobian import jacobian
 
     expression, x = _simplify(op.inner_output), op.inner_inputs[0]
     if op.kind == "hessian":
