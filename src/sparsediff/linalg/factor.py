@@ -382,8 +382,9 @@ def _cholmod_analysis(S: sp.csc_matrix) -> tuple[str, Any]:
         cost = kernels.cholesky_flops(M.indptr.astype(np.int64), M.indices.astype(np.int64))
         if best is None or cost < best[0]:
             best = (cost, name, sym)
-    if best is None:  # pragma: no cover - "default" always exists
-        raise RuntimeError("CHOLMOD could not analyze the matrix with any ordering")
+    if best is None:  # none of the candidates exists here: CHOLMOD's own default
+        _stats["cholmod_analyses"] += 1
+        return "default", cholmod.analyze(S)
     return best[1], best[2]
 
 

@@ -303,9 +303,9 @@ def takahashi_supernodal(Lp, Li, Lx, D, starts):  # pragma: no cover - compiled
         w = c1 - c0
         rb = Lp[c1 - 1]
         r = Lp[c1] - rb
-        # dense blocks: LJ (w×w, unit lower), LR (r×w)
+        # dense blocks: LJ (w×w, unit lower) and Yt = (L_R L_J⁻¹)ᵀ (w×r), rows contiguous
         LJ = np.zeros((w, w))
-        LR = np.empty((r, w))
+        Yt = np.empty((w, r))
         for jj in range(w):
             j = c0 + jj
             LJ[jj, jj] = 1.0
@@ -314,31 +314,31 @@ def takahashi_supernodal(Lp, Li, Lx, D, starts):  # pragma: no cover - compiled
                 LJ[ii, jj] = Lx[p]
                 p += 1
             for b in range(r):
-                LR[b, jj] = Lx[p + b]
-        # Y = LR LJ⁻¹: Y LJ = LR, columns right to left
-        Y = LR.copy()
-        for jj in range(w - 1, -1, -1):
+                Yt[jj, b] = Lx[p + b]
+        # L_Jᵀ Yt = L_Rᵀ: rows bottom to top, each an axpy of later rows
+        for jj in range(w - 2, -1, -1):
             for kk in range(jj + 1, w):
                 lkj = LJ[kk, jj]
                 if lkj != 0.0:
                     for b in range(r):
-                        Y[b, jj] -= Y[b, kk] * lkj
-        # LJ⁻¹ (unit lower), by columns of the identity
+                        Yt[jj, b] -= lkj * Yt[kk, b]
+        # L_J⁻¹ (unit lower) by rows: row i = e_i − Σ_{k<i} L_ik (row k)
         Linv = np.zeros((w, w))
-        for c in range(w):
-            Linv[c, c] = 1.0
-            for ii in range(c + 1, w):
-                acc = 0.0
-                for kk in range(c, ii):
-                    acc += LJ[ii, kk] * Linv[kk, c]
-                Linv[ii, c] = -acc
-        # ZJJ = LJ⁻ᵀ D⁻¹ LJ⁻¹
+        for ii in range(w):
+            Linv[ii, ii] = 1.0
+            for kk in range(ii):
+                lik = LJ[ii, kk]
+                if lik != 0.0:
+                    for c in range(kk + 1):
+                        Linv[ii, c] -= lik * Linv[kk, c]
+        # ZJJ = L_J⁻ᵀ D⁻¹ L_J⁻¹
         DL = np.empty((w, w))
         for ii in range(w):
             dinv = 1.0 / D[c0 + ii]
             for c in range(w):
                 DL[ii, c] = dinv * Linv[ii, c]
-        ZJJ = np.dot(Linv.T.copy(), DL)
+        ZJJ = np.dot(np.ascontiguousarray(Linv.T), DL)
+        ZRJt = np.empty((w, r))
         if r > 0:
             # gather ZRR (symmetric, r×r) from the supernodes to the right
             ZRR = np.empty((r, r))
@@ -367,8 +367,8 @@ def takahashi_supernodal(Lp, Li, Lx, D, starts):  # pragma: no cover - compiled
                     z = Zx[q]
                     ZRR[b2, b] = z
                     ZRR[b, b2] = z
-            ZRJ = -np.dot(ZRR, Y)
-            ZJJ -= np.dot(Y.T.copy(), ZRJ)
+            ZRJt = -np.dot(Yt, ZRR)  # (Z_RJ)ᵀ = −Yᵀ Z_RR, Z_RR symmetric
+            ZJJ -= np.dot(Yt, np.ascontiguousarray(ZRJt.T))
         # scatter the columns of the supernode
         for jj in range(w):
             j = c0 + jj
@@ -378,5 +378,5 @@ def takahashi_supernodal(Lp, Li, Lx, D, starts):  # pragma: no cover - compiled
                 Zx[p] = ZJJ[ii, jj]
                 p += 1
             for b in range(r):
-                Zx[p + b] = ZRJ[b, jj] if r > 0 else 0.0
+                Zx[p + b] = ZRJt[jj, b]
     return Zx, Zd, True
