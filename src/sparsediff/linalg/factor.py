@@ -61,6 +61,11 @@ __all__ = [
 #: CHOLMOD orderings compared on each new SPD pattern (``sksparse.cholmod.analyze``'s
 #: ``ordering_method``); one that this CHOLMOD lacks (no METIS) is skipped.
 CHOLMOD_ORDERINGS = ("default", "nesdis")
+#: CHOLMOD's ``mode``: "auto" (CHOLMOD's rule: supernodal when flops per entry of L are high),
+#: "supernodal" or "simplicial". On the 2-D 5-point matrix at n = 9·10⁴ with one BLAS thread the
+#: two modes are within the noise of this loaded machine for factorization + selected
+#: inversion (simplicial factors faster, its selected inversion is slower: narrower blocks).
+CHOLMOD_MODE = "auto"
 
 #: SuperLU column ordering for LU: "auto" (see :func:`_splu_general`) or a ``permc_spec``.
 SUPERLU_ORDERING = "auto"
@@ -371,7 +376,7 @@ def _cholmod_analysis(S: sp.csc_matrix) -> tuple[str, Any]:
     best = None
     for name in CHOLMOD_ORDERINGS:
         try:
-            sym = cholmod.analyze(S, ordering_method=name)
+            sym = cholmod.analyze(S, mode=CHOLMOD_MODE, ordering_method=name)
         except cholmod.CholmodError:  # e.g. CHOLMOD built without METIS: no nesdis
             continue
         _stats["cholmod_analyses"] += 1
@@ -384,7 +389,7 @@ def _cholmod_analysis(S: sp.csc_matrix) -> tuple[str, Any]:
             best = (cost, name, sym)
     if best is None:  # none of the candidates exists here: CHOLMOD's own default
         _stats["cholmod_analyses"] += 1
-        return "default", cholmod.analyze(S)
+        return "default", cholmod.analyze(S, mode=CHOLMOD_MODE)
     return best[1], best[2]
 
 
