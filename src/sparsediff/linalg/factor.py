@@ -19,11 +19,19 @@ Jacobians: half the time of SuperLU's default COLAMD at n = 10⁶), COLAMD where
 pivoting leaves the diagonal (a 100× difference on block-banded systems with a zero diagonal;
 chosen once per pattern, see ``_splu_general``). For SPD
 matrices SuperLU runs in its symmetric mode with diagonal pivots (an LDLᵀ, ``MMD_AT_PLUS_A``);
-CHOLMOD and qdldl use their own AMD / METIS orderings.
+qdldl uses its AMD; CHOLMOD's analysis is chosen once per pattern among
+:data:`CHOLMOD_ORDERINGS` (CHOLMOD's default, AMD unless its fill is poor, and METIS nested
+dissection) by the predicted cost Σ_j c_j² of the factor (column counts on the permuted
+pattern, :func:`kernels.cholesky_flops`) — deterministic, and the same cost model as the
+selected inversion. On the 2-D 5-point matrix at n = 9·10⁴ nested dissection has 3.3·10⁶
+entries in L against AMD's 4.1·10⁶; on banded patterns AMD wins and is kept.
 
 SPD matrices are factored as their symmetric part ``(A + Aᵀ)/2`` (CHOLMOD and qdldl read one
 triangle only; symmetrizing makes the value depend on both triangles consistently with the
-gradient ``A⁻ᵀ``, exact for a symmetric ``A``).
+gradient ``A⁻ᵀ``, exact for a symmetric ``A``). An exactly symmetric ``A`` (pattern and values
+equal to those of ``Aᵀ``, checked in O(nnz): a transpose and three comparisons, about a
+twentieth of the symmetrization) *is* its symmetric part and is factored as it is; anything
+else is symmetrized, so the shortcut can never change a result.
 """
 
 from __future__ import annotations
@@ -50,6 +58,15 @@ __all__ = [
     "factorize",
 ]
 
+#: CHOLMOD orderings compared on each new SPD pattern (``sksparse.cholmod.analyze``'s
+#: ``ordering_method``); one that this CHOLMOD lacks (no METIS) is skipped.
+CHOLMOD_ORDERINGS = ("default", "nesdis")
+#: CHOLMOD's ``mode``: "auto" (CHOLMOD's rule: supernodal when flops per entry of L are high),
+#: "supernodal" or "simplicial". On the 2-D 5-point matrix at n = 9·10⁴ with one BLAS thread the
+#: two modes are within the noise of this loaded machine for factorization + selected
+#: inversion (simplicial factors faster, its selected inversion is slower: narrower blocks).
+CHOLMOD_MODE = "auto"
+
 #: SuperLU column ordering for LU: "auto" (see :func:`_splu_general`) or a ``permc_spec``.
 SUPERLU_ORDERING = "auto"
 _ORDERING_CHOICE: OrderedDict = OrderedDict()  # pattern digest -> permc_spec chosen for it
@@ -63,7 +80,7 @@ class NotPositiveDefiniteError(np.linalg.LinAlgError):
     """``assume_a="pos"`` (or logdet / cholesky / inv_diag) was given a matrix that is not SPD."""
 
 
-_stats = {"factorizations": 0, "cache_hits": 0, "ordering_trials": 0}
+_stats = {"factorizations": 0, "cache_hits": 0, "ordering_trials": 0, "cholmod_analyses": 0}
 
 
 def factor_stats() -> dict[str, int]:
@@ -104,6 +121,29 @@ def _symmetric_part(A: sp.csc_matrix) -> sp.csc_matrix:
     S = sp.csc_matrix((vals, (rows, cols)), shape=A.shape)
     S.sort_indices()
     return S
+
+
+def _is_symmetric(A: sp.csc_matrix) -> bool:
+    """Whether ``A`` equals ``Aᵀ`` exactly: pattern (explicit zeros included) and values."""
+    if not A.has_sorted_indices:
+        A.sort_indices()  # in place on our own copy (``_as_csc`` / the cache's matrix view)
+    T = A.T.tocsc()  # CSR of Aᵀ -> CSC: a counting sort, indices come out sorted
+    return (
+        np.array_equal(T.indptr, A.indptr)
+        and np.array_equal(T.indices, A.indices)
+        and np.array_equal(T.data, A.data)
+    )
+
+
+def _spd_matrix(A: sp.csc_matrix) -> sp.csc_matrix:
+    """The matrix an SPD factorization reads: ``A`` if exactly symmetric, else ``(A + Aᵀ)/2``.
+
+    Exact symmetry makes the two identical (``(a + a)/2 == a`` in floating point), so the
+    shortcut is sound for every input; a matrix symmetric only to rounding is symmetrized.
+    """
+    if _is_symmetric(A):
+        return A
+    return _symmetric_part(A)
 
 
 # --------------------------------------------------------------------------------------------
@@ -322,6 +362,37 @@ class SuperLUFactor(Factor):
         return L, lu.U.diagonal().copy(), p
 
 
+def _cholmod_analysis(S: sp.csc_matrix) -> tuple[str, Any]:
+    """(ordering name, CHOLMOD symbolic factor) of the cheapest of :data:`CHOLMOD_ORDERINGS`.
+
+    Each candidate is analyzed (METIS nested dissection takes about as long as one
+    factorization, once per pattern) and scored by Σ c_j² over the column counts of the factor
+    of ``S`` permuted by its ordering; ties keep the earlier candidate. Deterministic: the
+    score depends on the pattern only.
+    """
+    from sksparse import cholmod
+
+    pattern = sp.csc_matrix((np.ones(S.nnz), S.indices, S.indptr), shape=S.shape)
+    best = None
+    for name in CHOLMOD_ORDERINGS:
+        try:
+            sym = cholmod.analyze(S, mode=CHOLMOD_MODE, ordering_method=name)
+        except cholmod.CholmodError:  # e.g. CHOLMOD built without METIS: no nesdis
+            continue
+        _stats["cholmod_analyses"] += 1
+        if len(CHOLMOD_ORDERINGS) == 1:
+            return name, sym
+        p = np.asarray(sym.P(), dtype=np.int64)
+        M = sp.csc_matrix(pattern[p][:, p])
+        cost = kernels.cholesky_flops(M.indptr.astype(np.int64), M.indices.astype(np.int64))
+        if best is None or cost < best[0]:
+            best = (cost, name, sym)
+    if best is None:  # none of the candidates exists here: CHOLMOD's own default
+        _stats["cholmod_analyses"] += 1
+        return "default", cholmod.analyze(S, mode=CHOLMOD_MODE)
+    return best[1], best[2]
+
+
 class CholmodFactor(Factor):
     """CHOLMOD (scikit-sparse): supernodal Cholesky of the symmetric part."""
 
@@ -335,14 +406,17 @@ class CholmodFactor(Factor):
 
         self.n = S.shape[0]
         self._S = S
-        key = (S.shape, S.indptr.tobytes(), S.indices.tobytes())
+        key = _pattern_digest(S)
         try:
-            sym = self._symbolic.get(key)
-            if sym is None:
-                sym = cholmod.analyze(S)
-                self._symbolic[key] = sym
+            entry = self._symbolic.get(key)
+            if entry is None:
+                entry = _cholmod_analysis(S)
+                self._symbolic[key] = entry
                 while len(self._symbolic) > 2:
                     self._symbolic.popitem(last=False)
+            else:
+                self._symbolic.move_to_end(key)
+            self.ordering, sym = entry
             self._f = sym.cholesky(S)
         except cholmod.CholmodNotPositiveDefiniteError as err:
             raise NotPositiveDefiniteError(f"CHOLMOD: {err}") from err
@@ -350,8 +424,11 @@ class CholmodFactor(Factor):
             self._ld = float(self._f.logdet())  # NaN for a negative pivot (simplicial LDLᵀ)
         if not np.isfinite(self._ld):
             raise NotPositiveDefiniteError("CHOLMOD: a zero pivot; the matrix is not SPD")
-        L = self._f.L()
-        self.nnz_factor = int(L.nnz)
+
+    @property
+    def nnz_factor(self) -> int:  # type: ignore[override]
+        """Entries of ``L`` (extracting it costs a copy: done only when asked, or by ``ldl``)."""
+        return int(self.ldl()[0].nnz + self.n)
 
     def _solve(self, b, transposed):
         return self._f.solve_A(b)
@@ -361,8 +438,11 @@ class CholmodFactor(Factor):
 
     def ldl(self):
         if getattr(self, "_ldl", None) is None:
-            L = sp.csc_matrix(self._f.L())
-            L.sort_indices()
+            L = self._f.L()
+            if not sp.isspmatrix_csc(L):  # pragma: no cover
+                L = sp.csc_matrix(L)
+            if not L.has_sorted_indices:  # an O(nnz) check; CHOLMOD's L is normally sorted
+                L.sort_indices()
             if np.any(L.indices[L.indptr[:-1]] != np.arange(self.n)):  # pragma: no cover
                 raise RuntimeError("CHOLMOD's L has a column without its diagonal first")
             Up, Ui, Ux, d2 = kernels.unit_lower(L.indptr, L.indices, L.data)
@@ -448,7 +528,7 @@ def _factor_csc(
     _stats["factorizations"] += 1
     if assume_a == "gen":
         return SuperLUFactor(A, "gen", flip=flip, ordering=ordering)
-    S = _symmetric_part(A)  # the symmetric part of A and of Aᵀ agree: flip is irrelevant
+    S = _spd_matrix(A)  # the symmetric part of A and of Aᵀ agree: flip is irrelevant
     if name == "cholmod":
         return CholmodFactor(S)
     if name == "qdldl":

@@ -155,7 +155,7 @@ class MinimizeOp(OptimizeOp):
                 return finish(CONVERGED, f"‖∇f‖ = {gnorm:.3e} ≤ {target:.3e}", x, f, g, k - 1)
             with np.errstate(all="ignore"):
                 try:
-                    factor = _factor.spd(H, step=True)
+                    factor = _factor.spd(H)
                 except _factor.NotSPDError:
                     factor = None
                 if factor is None:
@@ -173,7 +173,7 @@ class MinimizeOp(OptimizeOp):
                     mu = 1e-8 * scale
                     for _ in range(40):
                         try:
-                            factor = _factor.spd(H + mu * eye, step=True)
+                            factor = _factor.spd(H + mu * eye)
                             break
                         except _factor.NotSPDError:
                             mu *= 10.0
