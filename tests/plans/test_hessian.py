@@ -11,7 +11,7 @@ from pytensor.gradient import hessian as dense_hessian
 
 import sparsediff as sd
 from sparsediff import ColoringError
-from sparsediff.plans.hessian import HessianPlan, hessian, hessian_plan
+from sparsediff.plans import HessianPlan, hessian, hessian_plan
 from tests.jacobian_helpers import (
     RTOL,
 )

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import sparsediff as sd
 from sparsediff import ColoringError
-from sparsediff.plans.jacobian import JacobianPlan, jacobian, jacobian_plan
+from sparsediff.plans import JacobianPlan, jacobian, jacobian_plan
 from tests.jacobian_helpers import (
     assert_matches,
     bratu2d,
