@@ -417,8 +417,8 @@ def test_bad_arguments_fail_at_the_call():
     with pytest.raises(TypeError, match="colouring"):
         sd.hessian((F**2).sum(), x, colouring=None, lazy=True)
     y = pt.vector("y", shape=(12,))
-    with pytest.raises(NotImplementedError, match="one wrt"):
-        sd.jacobian(F, [x, p.reshape((1,))], lazy=True)
+    with pytest.raises(ValueError, match="each block on its own"):
+        sd.jacobian(F, [x, y], lazy=True, sparsity=[None, None], coloring=np.zeros(24, int))
     with pytest.raises(DisconnectedInputError):
         sd.jacobian(F, y, lazy=True)
     J = sd.jacobian(F, y, lazy=True, disconnected_inputs="ignore")
@@ -483,3 +483,27 @@ def test_random_blocks_match_eager(r0, r_len, c0, c_len, step):
     assert not _nodes(fn, SparseJacobian)
     a, b = fn(*_values(12, seed=r0 + c0))
     _same(a, b)
+
+
+def test_list_wrt_gives_one_lazy_node_per_block():
+    """Like the eager call: a Jacobian block per wrt, and the diagonal Hessian blocks."""
+    F, x, p = _tridiagonal()
+    q = pt.vector("q", shape=(3,))
+    G = F + pt.concatenate([q, q, q, q]) ** 2
+    lazy = sd.jacobian(G, [x, q], lazy=True)
+    eager = sd.jacobian(G, [x, q])
+    cost = (G**2).sum()
+    lazy_h = sd.hessian(cost, [x, q], lazy=True)
+    eager_h = sd.hessian(cost, [x, q])
+    assert len(lazy) == len(lazy_h) == 2
+    assert all(isinstance(b.owner.op, SparseJacobian) for b in [*lazy, *lazy_h])
+    fn = pytensor.function(
+        [x, p, q],
+        [*lazy, *eager, *lazy_h, *eager_h],
+        mode=MODE,
+        on_unused_input="ignore",
+    )
+    xv, _ = _values(12)
+    out = fn(xv, 1.0, np.array([0.3, -0.2, 0.5]))
+    for got, want in zip(out[:2] + out[4:6], out[2:4] + out[6:8], strict=True):
+        np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=RTOL, atol=1e-14)

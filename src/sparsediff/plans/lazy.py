@@ -215,11 +215,9 @@ def lazy_jacobian(expression, wrt, mode: str = "auto", **kwargs) -> Variable:
     """``sd.jacobian(expression, wrt, lazy=True)``: the checks the eager call makes on its
     arguments happen here; detection, coloring and building happen at compile time."""
     wrt_list, is_list = as_wrt_list(wrt)
-    if is_list:
-        raise NotImplementedError(
-            "lazy=True takes one wrt tensor; for a list, call sd.jacobian once per block "
-            "(equal lazy nodes share one plan) or use lazy=False"
-        )
+    if is_list:  # one node per block: each is planned (and pruned) on its own
+        _no_block_options(kwargs)
+        return [lazy_jacobian(expression, w, mode, **kwargs) for w in wrt_list]
     expression = as_expression(expression)
     if mode not in _JACOBIAN_MODES:
         raise ValueError(
@@ -234,14 +232,23 @@ def lazy_hessian(cost, wrt, **kwargs) -> Variable:
     """``sd.hessian(cost, wrt, lazy=True)``; see :func:`lazy_jacobian`."""
     cost = check_cost(cost)
     wrt_list, is_list = as_wrt_list(wrt)
-    if is_list:
-        raise NotImplementedError(
-            "lazy=True takes one wrt tensor; for a list, call sd.hessian once per block or "
-            "use lazy=False"
-        )
+    if is_list:  # the diagonal blocks, as the eager call (and pytensor.gradient.hessian) give
+        _no_block_options(kwargs)
+        return [lazy_hessian(cost, w, **kwargs) for w in wrt_list]
     check_format(kwargs.get("format", "csr"))
     _check_keywords("hessian_plan", cost, wrt, **kwargs)
     return _make("hessian", cost, wrt_list[0], kwargs)
+
+
+def _no_block_options(kwargs: dict) -> None:
+    """With a list ``wrt`` each block gets its own lazy node; a pattern or coloring given for
+    the whole list cannot be split among them."""
+    given = [k for k in ("sparsity", "coloring") if kwargs.get(k) is not None]
+    if given:
+        raise ValueError(
+            f"lazy=True with a list wrt plans each block on its own: {', '.join(given)} for "
+            "the whole list cannot be used; pass lazy=False, or one wrt per call"
+        )
 
 
 def _check_keywords(name: str, *args, **kwargs) -> None:
