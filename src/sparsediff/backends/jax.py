@@ -38,6 +38,10 @@ def register_jax() -> None:
         return
     _registered = True
 
+    from sparsediff.backends.jax_memory import keep_large_buffers_in_heap
+
+    keep_large_buffers_in_heap()  # XLA's per-call buffers: reuse them, do not page-fault them in
+
     import jax.experimental.sparse as jsp
     import jax.numpy as jnp
     import numpy as np
