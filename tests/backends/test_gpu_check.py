@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.py runs anywhere: on the CPU at a tiny size it checks and prints its table."""
+"""benchmarks/gpu_check.py runs anywhere: on the CPU at a tiny size it checks and prints a table."""
 
 from __future__ import annotations
 
