@@ -202,3 +202,37 @@ def test_jax_substitute_follows_the_sequential_loop_on_any_schedule(seed):
     expected = pytensor.function([b], out, mode="FAST_COMPILE")(value)  # the Numba kernel
     got = np.asarray(pytensor.function([b], out, mode="JAX")(value))
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("set_", "n", "idx"),
+    [
+        (False, 8, [5, 0, 7, 2]),  # increment, partial cover: gather form
+        (False, 4, [3, 1, 0, 2]),  # increment, full cover
+        (True, 6, [4, -1, 0, 2]),  # set, cover 2/3 ≥ MIN_COVER, a negative index
+        (True, 10, [9, 3]),  # set, sparse: stays a scatter
+        (False, 6, [1, 1, 4, 0]),  # repeated indices: stays a scatter (sums)
+    ],
+)
+def test_constant_index_scatter_equals_numpy(set_, n, idx):
+    from pytensor.tensor.subtensor import AdvancedIncSubtensor1
+
+    from sparsediff.backends.jax_scatter import _gather_form
+
+    x = pt.vector("x", shape=(n,))
+    y = pt.vector("y", shape=(len(idx),))
+    index = np.asarray(idx, dtype=np.int64)
+    out = pt.set_subtensor(x[index], y) if set_ else pt.inc_subtensor(x[index], y)
+    f = pytensor.function([x, y], out, mode="JAX")
+    node = next(a for a in f.maker.fgraph.apply_nodes if isinstance(a.op, AdvancedIncSubtensor1))
+    unique = len(set(np.where(index < 0, index + n, index).tolist())) == index.size
+    expect_gather = unique and (not set_ or index.size >= 0.5 * n)
+    assert (_gather_form(node.op, node) is not None) == expect_gather
+    rng = np.random.default_rng(1)
+    xv, yv = rng.standard_normal(n), rng.standard_normal(len(idx))
+    expected = xv.copy()
+    if set_:
+        expected[index] = yv
+    else:
+        np.add.at(expected, index, yv)
+    np.testing.assert_allclose(np.asarray(f(xv, yv)), expected, rtol=1e-15, atol=1e-15)

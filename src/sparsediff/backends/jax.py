@@ -55,6 +55,10 @@ def register_jax() -> None:
 
     jax_funcify.register(Substitute)(jax_funcify_substitute)
 
+    from sparsediff.backends.jax_scatter import register_scatter_as_gather
+
+    register_scatter_as_gather()  # constant-index scatters of the decompression: gathers
+
     @jax_funcify.register(CSM)
     def jax_funcify_CSM(op, node, **kwargs):
         shape_var = node.inputs[3]
