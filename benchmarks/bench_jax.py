@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     if args.devices and not args.child:
         env = dict(os.environ)
-        env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+        flags = env.get("XLA_FLAGS", "")
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count=2 {flags}".strip()
         cmd = [sys.executable, "-m", "benchmarks.bench_jax", "--devices", "--child"]
         cmd += ["--sizes", args.sizes, "--repeats", str(args.repeats)]
         return subprocess.call(cmd, env=env, cwd=Path(__file__).resolve().parent.parent)

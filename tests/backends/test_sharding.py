@@ -73,9 +73,9 @@ CHILD = textwrap.dedent(
 
 def _run(family: str, n: int, kind: str = "auto") -> dict:
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
-    ).strip()
+    # the device count first: XLA stops at a token that is not a flag
+    flags = env.get("XLA_FLAGS", "")
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count=2 {flags}".strip()
     env["JAX_PLATFORMS"] = "cpu"
     src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
