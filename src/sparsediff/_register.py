@@ -28,7 +28,9 @@ Each line says why the registration exists:
 
 Not registered here because it is not a registration at import: the huge-pages hook on CPython's
 raw allocator (:mod:`sparsediff.backends.hugepages`) is installed by the first ``build()``, as it
-changes the process's allocator (``SPARSEDIFF_NUMBA_HUGEPAGES=0`` opts out).
+changes the process's allocator (``SPARSEDIFF_NUMBA_HUGEPAGES=0`` opts out); nor glibc's mmap and
+trim thresholds (:mod:`sparsediff.backends.jax_memory`), raised when PyTensor's JAX backend is
+first loaded so that XLA reuses its large buffers (``SPARSEDIFF_JAX_MALLOC=0`` opts out).
 """
 
 from __future__ import annotations

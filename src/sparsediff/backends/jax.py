@@ -9,7 +9,10 @@ PyTensor 3.0.7 cannot compile a graph that *builds* a sparse matrix with ``mode=
   J.indices, J.indptr), shape=J.shape)`` or ``J.todense()``).
 * ``CSC(...)`` is stored as the BCSR of the transpose and returned transposed, a ``BCOO``
   (JAX has no BCSC).
-* sparsediff's ``Substitute`` (acyclic Hessians) becomes a ``lax.fori_loop`` over its steps;
+* sparsediff's ``Substitute`` (acyclic Hessians) becomes a ``lax.fori_loop`` over its levels;
+* a constant-index ``AdvancedIncSubtensor1`` with distinct indices may become a gather
+  (:mod:`sparsediff.backends.jax_scatter`); loading the backend also keeps XLA's large buffers
+  in the heap (:mod:`sparsediff.backends.jax_memory`);
 * ``DeepCopyOp`` passes sparse values through (JAX values are immutable);
 * ``structured_dot`` / ``dot`` of such a result with a dense operand, ``J.T`` (transpose) and
   ``dense_from_sparse`` are converted too, so a JAX graph can use the Jacobian, e.g. in a Newton
@@ -38,6 +41,10 @@ def register_jax() -> None:
         return
     _registered = True
 
+    from sparsediff.backends.jax_memory import keep_large_buffers_in_heap
+
+    keep_large_buffers_in_heap()  # XLA's per-call buffers: reuse them, do not page-fault them in
+
     import jax.experimental.sparse as jsp
     import jax.numpy as jnp
     import numpy as np
@@ -50,6 +57,10 @@ def register_jax() -> None:
     from sparsediff.decompression.substitution import Substitute, jax_funcify_substitute
 
     jax_funcify.register(Substitute)(jax_funcify_substitute)
+
+    from sparsediff.backends.jax_scatter import register_scatter_as_gather
+
+    register_scatter_as_gather()  # constant-index scatters of the decompression: gathers
 
     @jax_funcify.register(CSM)
     def jax_funcify_CSM(op, node, **kwargs):

@@ -12,8 +12,9 @@ nnz/2 off-diagonal pairs plus the diagonal:
 
 A path in a two-colored tree can be O(n) long, so this is a loop, not a (dense) linear map.
 It is the Op :class:`Substitute`: ``perform`` (C and Python backends) and the Numba backend run
-the same Numba kernel; the JAX backend runs ``lax.fori_loop`` over the steps (sequential, so
-slower than a gather: use star coloring with JAX when speed matters). The Op has no gradient.
+the same Numba kernel; the JAX backend runs one vectorized step per *level* of the peel (a
+``lax.fori_loop`` over levels, still slower than star coloring's single gather when the trees
+have long paths: prefer star coloring with JAX when speed matters). The Op has no gradient.
 """
 
 from __future__ import annotations
@@ -190,22 +191,125 @@ def register_numba_substitute() -> None:
         return substitute_numba
 
 
+@numba.njit(cache=True)
+def _run_starts(read, write, n_slots):
+    """Cut the steps into runs that may execute at once: ``starts`` of the runs, then the end.
+
+    A step's level is that of the slot it reads (1 + the highest level written into it, 0 if
+    none); a run is a maximal stretch of consecutive steps of one level. Within a run no step
+    reads a slot written earlier in the run (that read would have a higher level), so reading
+    all, then writing all, is what the sequential loop computes.
+    """
+    slot_level = np.zeros(n_slots, dtype=np.int64)
+    starts = np.empty(read.size + 1, dtype=np.int64)
+    k = 0
+    previous = -1
+    for t in range(read.size):
+        lev = slot_level[read[t]]
+        if lev != previous:
+            starts[k] = t
+            k += 1
+            previous = lev
+        if slot_level[write[t]] < lev + 1:
+            slot_level[write[t]] = lev + 1
+    starts[k] = read.size
+    return starts[: k + 1]
+
+
+def _level_segments(level_starts: np.ndarray) -> list[tuple[int, int, int]]:
+    """Group consecutive levels padded to the same power-of-two width: ``(first, stop, width)``.
+
+    Widths fall roughly monotonically along the peel (many leaves first, long thin paths last),
+    so there are O(log n) groups and the padding at most doubles the work.
+    """
+    widths = np.diff(level_starts)
+    padded = np.left_shift(1, np.ceil(np.log2(np.maximum(widths, 1))).astype(np.int64))
+    cuts = np.flatnonzero(np.diff(padded)) + 1
+    bounds = np.concatenate([[0], cuts, [widths.size]])
+    return [
+        (int(bounds[i]), int(bounds[i + 1]), int(padded[bounds[i]])) for i in range(cuts.size + 1)
+    ]
+
+
 def jax_funcify_substitute(op, node=None, **kwargs):
-    """JAX conversion: ``lax.fori_loop`` over the steps (registered by sparsediff.backends.jax)."""
+    """JAX conversion (registered by sparsediff.backends.jax): one vectorized step per *level*.
+
+    The steps of one level read only accumulator slots that lower levels wrote, so a level is a
+    gather, a subtraction and a scatter-add; consecutive levels of the same padded width run
+    in one ``lax.fori_loop`` (padding reads the zero slot and writes the trash slot). Each
+    step's value lands in ``values`` (in step order); the result is one gather from it at the
+    end. A step-by-step ``fori_loop`` would cost a loop iteration per nonzero (and XLA copied
+    the carried arrays: quadratic). Needs constant index inputs (sparsediff's are).
+    """
     import jax.numpy as jnp
     from jax import lax
+    from pytensor.graph.basic import Constant
 
     n_slots, nnz = op.n_slots, op.nnz
+    consts = node.inputs[1:] if node is not None else ()
+    if len(consts) != 5 or not all(isinstance(c, Constant) for c in consts):
+        raise NotImplementedError("JAX Substitute needs constant index arrays")
+    src, read, write, out_a, out_b = (np.asarray(c.data, dtype=np.int64) for c in consts)
+    n_steps = src.size
+    level_starts = _run_starts(read, write, n_slots)
+    # every storage position is written by one step: data = values[step_of]
+    step_of = np.zeros(nnz, dtype=np.int64)
+    step_of[out_a] = np.arange(n_steps)
+    step_of[out_b] = np.arange(n_steps)
+    idx_dtype = np.int32 if max(n_steps, n_slots, int(src.max(initial=0)) + 1) < 2**31 else np.int64
+    groups = []
+    for first, stop, width in _level_segments(level_starts):
+        k = stop - first
+        starts = level_starts[first:stop]
+        lens = level_starts[first + 1 : stop + 1] - starts
+        cols = np.arange(width)
+        valid = cols[None, :] < lens[:, None]
+        pos = np.where(valid, starts[:, None] + cols[None, :], 0)
+        g_src = np.where(valid, src[pos], 0).astype(idx_dtype)
+        g_read = np.where(valid, read[pos], _ZERO_SLOT).astype(idx_dtype)
+        g_write = np.where(valid, write[pos], _TRASH_SLOT).astype(idx_dtype)
+        groups.append((k, width, starts.astype(idx_dtype), g_src, g_read, g_write))
+    pad = max((g[1] for g in groups), default=0)
+    # Leaf peeling reads a slot only once all its writes are done (a vertex is peeled after its
+    # children): then each value is b[src] - acc_final[read], and the loop carries only ``acc``.
+    # Checked here, O(steps); otherwise the values are carried through the loop as well.
+    t = np.arange(n_steps)
+    last_write = np.full(n_slots, -1, dtype=np.int64)
+    np.maximum.at(last_write, write, t)
+    first_read = np.full(n_slots, n_steps, dtype=np.int64)
+    np.minimum.at(first_read, read, t)
+    written_before_read = bool(np.all((last_write < first_read)[_FIRST_SLOT:]))
+    src_of = src[step_of].astype(idx_dtype)
+    read_of = read[step_of].astype(idx_dtype)
+    step_of = step_of.astype(idx_dtype)
 
-    def substitute_jax(b, src, read, write, out_a, out_b):
-        def body(t, state):
-            acc, data = state
-            value = b[src[t]] - acc[read[t]]
-            acc = acc.at[write[t]].add(value)
-            data = data.at[out_a[t]].set(value).at[out_b[t]].set(value)
-            return acc, data
+    def substitute_jax(b, *_constant_indices):
+        def level(i, state, starts, g_src, g_read, g_write):
+            acc, values = state
+            v = b.at[g_src[i]].get(mode="promise_in_bounds") - acc.at[g_read[i]].get(
+                mode="promise_in_bounds"
+            )
+            acc = acc.at[g_write[i]].add(v, mode="promise_in_bounds")
+            if values is not None:
+                values = lax.dynamic_update_slice(values, v, (starts[i],))
+            return acc, values
 
-        init = (jnp.zeros(n_slots, dtype=b.dtype), jnp.zeros(nnz, dtype=b.dtype))
-        return lax.fori_loop(0, src.shape[0], body, init)[1]
+        acc = jnp.zeros(n_slots, dtype=b.dtype)
+        values = None if written_before_read else jnp.zeros(n_steps + pad, dtype=b.dtype)
+        state = (acc, values)
+        for k, _width, *arrays in groups:
+            starts, g_src, g_read, g_write = (jnp.asarray(a) for a in arrays)
+            if k <= 2:  # short groups: unrolled
+                for i in range(k):
+                    state = level(i, state, starts, g_src, g_read, g_write)
+            else:
+                body = lambda i, st, a=(starts, g_src, g_read, g_write): level(i, st, *a)  # noqa: E731
+                state = lax.fori_loop(0, k, body, state)
+        acc, values = state
+        if values is None:
+            return b.at[src_of].get(mode="promise_in_bounds") - acc.at[read_of].get(
+                mode="promise_in_bounds"
+            )
+        return values.at[step_of].get(mode="promise_in_bounds")
 
     return substitute_jax

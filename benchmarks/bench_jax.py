@@ -1,0 +1,189 @@
+"""The JAX backend, measured two ways, side by side in one process (interleaved medians).
+
+    python -m benchmarks.bench_jax --sizes 100000,1000000            # heap on/off table
+    python -m benchmarks.bench_jax --devices --sizes 100000          # 1 vs 2 host devices
+
+*Heap* (default): every problem's compiled Jacobian (Hessian) and residual, the jitted functions
+alone (:func:`sparsediff.backends.jax_function.jax_callable`, ``block_until_ready``), with
+glibc's thresholds as sparsediff sets them (:mod:`sparsediff.backends.jax_memory`: XLA's large
+buffers stay in the heap) and as glibc's defaults (each large buffer a fresh ``mmap``, faulted
+in per call). The thresholds are switched with ``mallopt`` between calls, so both columns come
+from the same process, the same compiled functions and the same load.
+
+*Devices*: in a child process with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``, the
+same jitted derivative with ``x`` on one device and with ``x`` sharded over both
+(``NamedSharding``, output data split too), checked equal and timed interleaved. On a 2-core
+machine this shows correctness and the partitioning overhead, not a speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+CASES = [("bratu2d", "auto"), ("brusselator2d", "auto"), ("energy2d", "star"), ("fd1d", "auto")]
+_GLIBC_DEFAULT = 128 * 1024  # glibc's initial mmap and trim thresholds
+
+
+def _mallopt(value: int) -> None:
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, value)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, value)  # M_TRIM_THRESHOLD
+
+
+def _build(family: str, kind: str, n: int):
+    import pytensor
+
+    import sparsediff as sd
+    from sparsediff import problems
+
+    p = problems.from_size(family, n)
+    if p.kind == "hessian":
+        D = sd.hessian_plan(p.expression, p.x, kind=kind).build()
+    else:
+        D = sd.jacobian_plan(p.expression, p.x).build()
+    fD = pytensor.function([p.x], D, mode="JAX")
+    fr = pytensor.function([p.x], p.expression, mode="JAX")
+    x = p.x0 + np.random.default_rng(0).uniform(0.0, 0.1, p.n)
+    return p, fD, fr, x
+
+
+def _interleaved(fns: dict, repeats: int, block: int = 4) -> dict:
+    """Rounds of: for each entry, ``setup()``, one untimed call, ``block`` timed calls.
+
+    The untimed call lets the allocator settle after a switch of thresholds (a trimmed heap
+    grows back once); medians over all timed calls.
+    """
+    samples = {k: [] for k in fns}
+    for _ in range(max(1, repeats // block)):
+        for name, (setup, fn) in fns.items():
+            setup()
+            fn()
+            for _ in range(block):
+                t = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - t)
+    return {k: 1e3 * statistics.median(v) for k, v in samples.items()}
+
+
+def heap_table(sizes: list[int], repeats: int) -> str:
+    import jax
+
+    from sparsediff.backends.jax_function import jax_callable
+    from sparsediff.backends.jax_memory import THRESHOLD, large_buffers_kept_in_heap
+
+    lines = [
+        "| problem | n | J ms, heap | r ms, heap | J/r heap | J ms, mmap | r ms, mmap | J/r mmap |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for family, kind in CASES:
+        for n in sizes:
+            p, fD, fr, x_host = _build(family, kind, n)
+            assert large_buffers_kept_in_heap()
+            gD, gr = jax_callable(fD), jax_callable(fr)
+            x = jax.device_put(x_host)
+            for g in (gD, gr):
+                jax.block_until_ready(g(x))
+            heap, mmap = (lambda: _mallopt(THRESHOLD)), (lambda: _mallopt(_GLIBC_DEFAULT))
+            t = _interleaved(
+                {
+                    "J heap": (heap, lambda g=gD, x=x: jax.block_until_ready(g(x))),
+                    "r heap": (heap, lambda g=gr, x=x: jax.block_until_ready(g(x))),
+                    "J mmap": (mmap, lambda g=gD, x=x: jax.block_until_ready(g(x))),
+                    "r mmap": (mmap, lambda g=gr, x=x: jax.block_until_ready(g(x))),
+                },
+                repeats,
+            )
+            _mallopt(THRESHOLD)
+            name = family if kind == "auto" else f"{family} ({kind})"
+            lines.append(
+                f"| {name} | {p.n} | {t['J heap']:.3g} | {t['r heap']:.3g} | "
+                f"{t['J heap'] / t['r heap']:.2f} | {t['J mmap']:.3g} | {t['r mmap']:.3g} | "
+                f"{t['J mmap'] / t['r mmap']:.2f} |"
+            )
+            print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
+def devices_table(sizes: list[int], repeats: int) -> str:
+    import jax
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from sparsediff.backends.jax_function import jax_callable, leading_axis_shardings
+
+    devices = jax.devices()
+    if len(devices) < 2:
+        raise SystemExit("needs 2 devices (run with --devices, which starts the child itself)")
+    mesh = Mesh(np.array(devices[:2]), ("d",))
+    rows = NamedSharding(mesh, P("d"))
+    lines = [
+        "| problem | n | J ms, 1 device | J ms, 2 devices (sharded) | ratio | equal | data split |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for family, kind in CASES:
+        for n in sizes:
+            p, fD, _fr, x_host = _build(family, kind, n)
+            g1 = jax_callable(fD)
+            x1 = jax.device_put(x_host, devices[0])
+            xs = jax.device_put(x_host, rows)
+            g2 = jax_callable(
+                fD, out_shardings=leading_axis_shardings(jax.eval_shape(g1, xs), rows)
+            )
+            J1, J2 = jax.block_until_ready(g1(x1)), jax.block_until_ready(g2(xs))
+            equal = np.array_equal(np.asarray(J1.data), np.asarray(J2.data)) and np.array_equal(
+                np.asarray(J1.indices), np.asarray(J2.indices)
+            )
+            split = len(J2.data.sharding.device_set) == 2 and tuple(J2.data.sharding.spec) == ("d",)
+            nothing = lambda: None  # noqa: E731
+            t = _interleaved(
+                {
+                    "1": (nothing, lambda g=g1, x=x1: jax.block_until_ready(g(x))),
+                    "2": (nothing, lambda g=g2, x=xs: jax.block_until_ready(g(x))),
+                },
+                repeats,
+            )
+            name = family if kind == "auto" else f"{family} ({kind})"
+            lines.append(
+                f"| {name} | {p.n} | {t['1']:.3g} | {t['2']:.3g} | {t['2'] / t['1']:.2f} | "
+                f"{'yes' if equal else 'NO'} | {'yes' if split else 'NO'} |"
+            )
+            print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="100000")
+    ap.add_argument("--repeats", type=int, default=31)
+    ap.add_argument("--devices", action="store_true", help="the 1-vs-2 host device table")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    if args.devices and not args.child:
+        env = dict(os.environ)
+        flags = env.get("XLA_FLAGS", "")
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count=2 {flags}".strip()
+        cmd = [sys.executable, "-m", "benchmarks.bench_jax", "--devices", "--child"]
+        cmd += ["--sizes", args.sizes, "--repeats", str(args.repeats)]
+        return subprocess.call(cmd, env=env, cwd=Path(__file__).resolve().parent.parent)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    print(devices_table(sizes, args.repeats) if args.devices else heap_table(sizes, args.repeats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
