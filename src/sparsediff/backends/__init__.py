@@ -8,5 +8,12 @@
 
 from sparsediff.backends.hugepages import enable_numba_hugepages
 from sparsediff.backends.jax import install_jax_hook, register_jax
+from sparsediff.backends.jax_function import jax_callable, leading_axis_shardings
 
-__all__ = ["enable_numba_hugepages", "install_jax_hook", "register_jax"]
+__all__ = [
+    "enable_numba_hugepages",
+    "install_jax_hook",
+    "jax_callable",
+    "leading_axis_shardings",
+    "register_jax",
+]
