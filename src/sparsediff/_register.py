@@ -16,7 +16,8 @@ Each line says why the registration exists:
    sparsediff's constant ``indices``/``indptr`` read-only instead of copying them (O(nnz)) on
    every call.
 5. **Numba dispatch** for ``Substitute`` (acyclic Hessians): a native kernel instead of object
-   mode.
+   mode; and for the ``sd.linalg`` Ops: object mode by design (one call into SuperLU, CHOLMOD or
+   qdldl per Op), without PyTensor's generic object-mode warning.
 6. **JAX dispatch** (``CSM`` → ``BCSR``, ``Substitute``, sparse ``dot``/transpose/copy): PyTensor
    has no JAX conversion for sparse construction. Installed as an import hook, so importing
    sparsediff does not import JAX.
@@ -45,6 +46,7 @@ from sparsediff.compression.forward_rules import FORWARD_RULES, register_forward
 from sparsediff.compression.vectorize import VECTORIZE_RULES
 from sparsediff.decompression.assemble import share_constant_csm_structure
 from sparsediff.decompression.substitution import register_numba_substitute
+from sparsediff.linalg.ops import register_numba_linalg
 from sparsediff.plans.lazy import (
     EXPAND_POSITION,
     expand_lazy_jacobian,
@@ -75,6 +77,7 @@ def register_all() -> None:
     except ValueError:  # registered by an earlier copy of sparsediff (its modules re-imported)
         pass
     register_numba_substitute()
+    register_numba_linalg()
     _register_lazy()
     install_jax_hook()
 

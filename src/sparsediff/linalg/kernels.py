@@ -71,15 +71,9 @@ def takahashi(Lp, Li, Lx, D):
 
 
 @numba.njit(cache=True, nogil=True)
-def cholesky_flops(Mp, Mi):  # pragma: no cover - compiled
-    """Σ_j (c_j + 1)² over the column counts c_j of the Cholesky factor of the pattern ``M``.
-
-    ``M`` in CSC with both triangles (a symmetric pattern, already permuted). The cost model of
-    both the numeric factorization and the selected inversion (each column costs the square of
-    its count), used to compare fill-reducing orderings on the actual pattern. Elimination tree
-    and row subtrees as in :func:`symbolic_cholesky`, counting only: O(nnz(L)) time, O(n)
-    memory.
-    """
+def elimination_tree(Mp, Mi):  # pragma: no cover - compiled
+    """Parent of every column in the elimination tree of a symmetric pattern ``M`` (CSC, both
+    triangles): Liu's algorithm with path compression, O(nnz) time; -1 for roots."""
     n = Mp.shape[0] - 1
     parent = np.full(n, -1, np.int64)
     ancestor = np.full(n, -1, np.int64)
@@ -92,6 +86,21 @@ def cholesky_flops(Mp, Mi):  # pragma: no cover - compiled
                 if inext == -1:
                     parent[i] = k
                 i = inext
+    return parent
+
+
+@numba.njit(cache=True, nogil=True)
+def cholesky_flops(Mp, Mi):  # pragma: no cover - compiled
+    """Σ_j (c_j + 1)² over the column counts c_j of the Cholesky factor of the pattern ``M``.
+
+    ``M`` in CSC with both triangles (a symmetric pattern, already permuted). The cost model of
+    both the numeric factorization and the selected inversion (each column costs the square of
+    its count), used to compare fill-reducing orderings on the actual pattern. Elimination tree
+    and row subtrees as in :func:`symbolic_cholesky`, counting only: O(nnz(L)) time, O(n)
+    memory.
+    """
+    n = Mp.shape[0] - 1
+    parent = elimination_tree(Mp, Mi)
     mark = np.full(n, -1, np.int64)
     counts = np.zeros(n, np.int64)
     for k in range(n):
@@ -151,17 +160,7 @@ def symbolic_cholesky(Mp, Mi):  # pragma: no cover - compiled
     factor because they were numerically zero.
     """
     n = Mp.shape[0] - 1
-    parent = np.full(n, -1, np.int64)
-    ancestor = np.full(n, -1, np.int64)
-    for k in range(n):
-        for p in range(Mp[k], Mp[k + 1]):
-            i = Mi[p]
-            while i != -1 and i < k:
-                inext = ancestor[i]
-                ancestor[i] = k
-                if inext == -1:
-                    parent[i] = k
-                i = inext
+    parent = elimination_tree(Mp, Mi)
     mark = np.full(n, -1, np.int64)
     counts = np.zeros(n + 1, np.int64)
     for k in range(n):

@@ -128,18 +128,22 @@ class SpSolve(LinalgOp):
         return [gdata, *self._disconnected(), gb]
 
 
-class LogDet(LinalgOp):
-    """``log det A`` of an SPD matrix (its symmetric part). Gradient: ``A⁻ᵀ`` on A's pattern.
-
-    ``on_error="raise"`` raises :class:`NotPositiveDefiniteError` for a matrix that is not SPD;
-    ``"nan"`` returns NaN instead (and a NaN gradient), which samplers treat as a rejection.
-    """
+class _SPDOp(LinalgOp):
+    """An Op on an SPD matrix (its symmetric part) that can return NaN instead of raising."""
 
     __props__ = ("fmt", "backend", "on_error")
     assume_a = "pos"
 
     def __init__(self, fmt, backend, on_error="raise"):
         self.fmt, self.backend, self.on_error = fmt, backend, on_error
+
+
+class LogDet(_SPDOp):
+    """``log det A`` of an SPD matrix (its symmetric part). Gradient: ``A⁻ᵀ`` on A's pattern.
+
+    ``on_error="raise"`` raises :class:`NotPositiveDefiniteError` for a matrix that is not SPD;
+    ``"nan"`` returns NaN instead (and a NaN gradient), which samplers treat as a rejection.
+    """
 
     def make_node(self, data, indices, indptr, shape):
         inputs = _triple_inputs(data, indices, indptr, shape)
@@ -163,18 +167,12 @@ class LogDet(LinalgOp):
         return [g * zdata, *self._disconnected()]
 
 
-class InvOnPattern(LinalgOp):
+class InvOnPattern(_SPDOp):
     """``S⁻¹`` at the stored positions of A (S its symmetric part), by selected inversion.
 
     The gradient of :class:`LogDet`. It has no gradient itself (second derivatives of logdet
     are not implemented: asking for one raises PyTensor's ``NullTypeGradError``).
     """
-
-    __props__ = ("fmt", "backend", "on_error")
-    assume_a = "pos"
-
-    def __init__(self, fmt, backend, on_error="raise"):
-        self.fmt, self.backend, self.on_error = fmt, backend, on_error
 
     def make_node(self, data, indices, indptr, shape):
         inputs = _triple_inputs(data, indices, indptr, shape)
@@ -205,14 +203,8 @@ class InvOnPattern(LinalgOp):
         ]
 
 
-class InvDiag(LinalgOp):
+class InvDiag(_SPDOp):
     """``diag(S⁻¹)`` for SPD A by selected inversion. Not differentiable (see the README)."""
-
-    __props__ = ("fmt", "backend", "on_error")
-    assume_a = "pos"
-
-    def __init__(self, fmt, backend, on_error="raise"):
-        self.fmt, self.backend, self.on_error = fmt, backend, on_error
 
     def make_node(self, data, indices, indptr, shape):
         inputs = _triple_inputs(data, indices, indptr, shape)
@@ -278,7 +270,7 @@ class CholeskyOp(LinalgOp):
         ]
 
 
-def _register_numba() -> None:
+def register_numba_linalg() -> None:
     """Run ``perform`` in Numba's object mode, without PyTensor's generic warning.
 
     Object mode is the design here (one call per Op into SuperLU / CHOLMOD / qdldl), not an
@@ -293,6 +285,3 @@ def _register_numba() -> None:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Numba will use object mode")
             return generate_fallback_impl(op, node, storage_map, **kwargs)
-
-
-_register_numba()
