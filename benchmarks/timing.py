@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
 import statistics
 import time
@@ -40,7 +41,19 @@ def rss_mb() -> float | None:
     return None if kb is None else kb / 1024.0
 
 
+def _return_free_memory() -> None:
+    """Hand freed heap memory back to the kernel (glibc ``malloc_trim``), so that a phase's peak
+    counts the pages it touches: once the JAX backend is loaded, sparsediff raises glibc's trim
+    threshold (``sparsediff.backends.jax_memory``) and freed blocks would otherwise be reused
+    without raising the resident set."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _reset_peak() -> bool:
+    _return_free_memory()
     try:
         with open(_CLEAR_REFS, "w") as fh:
             fh.write("5")
