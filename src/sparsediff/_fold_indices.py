@@ -19,6 +19,8 @@ __all__ = ["MAX_FOLDED_INDEX_SIZE", "fold_small_integer_constants"]
 
 #: Largest integer constant (in elements) created by folding.
 MAX_FOLDED_INDEX_SIZE = 4096
+#: Canonicalize-and-fold rounds at most in :func:`fold_integer_graph`.
+_MAX_ROUNDS = 4
 
 
 def _small_integer(var) -> bool:
@@ -46,13 +48,13 @@ def fold_small_integer_constants(fgraph: FunctionGraph) -> bool:
     return len(fgraph.apply_nodes) != before
 
 
-def fold_integer_graph(outputs, max_rounds: int = 4) -> list:
+def fold_integer_graph(outputs) -> list:
     """Canonicalize small integer ``outputs`` (e.g. a shape) and fold them as far as possible;
     returns new outputs (the caller's graph is untouched)."""
     from pytensor.graph.rewriting.utils import rewrite_graph
 
     fgraph = FunctionGraph(outputs=list(outputs), clone=True)
-    for _ in range(max_rounds):
+    for _ in range(_MAX_ROUNDS):
         rewrite_graph(fgraph, include=("canonicalize", "ShapeOpt"))
         if not fold_small_integer_constants(fgraph):
             break

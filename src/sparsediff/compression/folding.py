@@ -28,6 +28,9 @@ __all__ = ["DEFAULT_FOLD_LIMIT", "fold_constants", "graph_cost", "merge_constant
 #: Constants larger than this many elements are never created by :func:`fold_constants`,
 #: unless the caller raises the limit (the plans raise it to a few times the seed size).
 DEFAULT_FOLD_LIMIT = 1 << 24
+#: Canonicalize-and-fold rounds at most (each round can expose new constants; it stops as soon
+#: as a round changes nothing).
+MAX_FOLD_ROUNDS = 6
 
 
 def _static_size(var: Variable) -> int | None:
@@ -103,7 +106,6 @@ def merge_constant_operands(fgraph, node):
 def fold_constants(
     outputs: Sequence[Variable],
     limit: int = DEFAULT_FOLD_LIMIT,
-    max_rounds: int = 6,
 ) -> list[Variable]:
     """Canonicalize ``outputs`` and evaluate, once, every subgraph that depends only on constants.
 
@@ -119,7 +121,7 @@ def fold_constants(
     )
     fgraph = FunctionGraph(outputs=outputs, clone=True, copy_inputs=False)
     previous = None
-    for _ in range(max_rounds):
+    for _ in range(MAX_FOLD_ROUNDS):
         rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
         fold.rewrite(fgraph)
         signature = _graph_signature(fgraph)
@@ -147,12 +149,16 @@ _SHAPE_OPS = (
 _VIEW_OPS = ("Reshape", "DimShuffle", "Subtensor")
 
 
-def graph_cost(outputs: Sequence[Variable], unknown: int = 1 << 40) -> int:
+#: What an output of unknown static size costs in :func:`graph_cost`: more than any known one.
+UNKNOWN_SIZE_COST = 1 << 40
+
+
+def graph_cost(outputs: Sequence[Variable]) -> int:
     """A crude measure of per-call work: elements produced by the non-view Ops of the graph.
 
     Used to choose between two graphs computing the same thing (e.g. the two Hessian-vector
     product methods). Shape bookkeeping and views are free; an unknown static size costs
-    ``unknown``.
+    :data:`UNKNOWN_SIZE_COST`.
     """
     total = 0
     for node in toposort(list(outputs)):
@@ -161,5 +167,5 @@ def graph_cost(outputs: Sequence[Variable], unknown: int = 1 << 40) -> int:
             continue
         for out in node.outputs:
             size = _static_size(out)
-            total += unknown if size is None else size
+            total += UNKNOWN_SIZE_COST if size is None else size
     return total
