@@ -114,20 +114,14 @@ def color(
     orders, permutation = _parse_order(order)
     auto = isinstance(order, str) and order == "auto"
     s = as_structure(pattern)
-    if kind == "star":
+    if kind in ("star", "acyclic"):
         if s.shape[0] != s.shape[1]:
             raise ValueError(
-                f"star coloring needs a square (symmetric) pattern, got shape {s.shape}; "
-                "use kind='column' or kind='row' for a Jacobian"
-            )
-        return _color_star(s, orders, permutation, seed, auto)
-    if kind == "acyclic":
-        if s.shape[0] != s.shape[1]:
-            raise ValueError(
-                f"acyclic coloring needs a square (symmetric) pattern, got shape {s.shape}; "
+                f"{kind} coloring needs a square (symmetric) pattern, got shape {s.shape}; "
                 "use kind='column', 'row' or 'bidirectional' for a Jacobian"
             )
-        return _color_acyclic(s, orders, permutation, seed, auto)
+        symmetric = _color_star if kind == "star" else _color_acyclic
+        return symmetric(s, orders, permutation, seed, auto)
     if kind == "bidirectional":
         if auto:
             orders = AUTO_ORDERS_BIDIRECTIONAL
