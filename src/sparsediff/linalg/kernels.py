@@ -90,17 +90,11 @@ def elimination_tree(Mp, Mi):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def cholesky_flops(Mp, Mi):  # pragma: no cover - compiled
-    """Σ_j (c_j + 1)² over the column counts c_j of the Cholesky factor of the pattern ``M``.
-
-    ``M`` in CSC with both triangles (a symmetric pattern, already permuted). The cost model of
-    both the numeric factorization and the selected inversion (each column costs the square of
-    its count), used to compare fill-reducing orderings on the actual pattern. Elimination tree
-    and row subtrees as in :func:`symbolic_cholesky`, counting only: O(nnz(L)) time, O(n)
-    memory.
-    """
+def column_counts(Mp, Mi, parent):  # pragma: no cover - compiled
+    """Strictly-lower nonzeros per column of the Cholesky factor of the symmetric pattern
+    ``M``, given its elimination tree: row ``k`` of ``L`` is the union of the tree paths from
+    the entries of ``M[:k, k]`` (row subtrees), walked once each, O(nnz(L))."""
     n = Mp.shape[0] - 1
-    parent = elimination_tree(Mp, Mi)
     mark = np.full(n, -1, np.int64)
     counts = np.zeros(n, np.int64)
     for k in range(n):
@@ -113,6 +107,21 @@ def cholesky_flops(Mp, Mi):  # pragma: no cover - compiled
                 counts[i] += 1
                 mark[i] = k
                 i = parent[i]
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def cholesky_flops(Mp, Mi):  # pragma: no cover - compiled
+    """Σ_j (c_j + 1)² over the column counts c_j of the Cholesky factor of the pattern ``M``.
+
+    ``M`` in CSC with both triangles (a symmetric pattern, already permuted). The cost model of
+    both the numeric factorization and the selected inversion (each column costs the square of
+    its count), used to compare fill-reducing orderings on the actual pattern. Elimination tree
+    and row subtrees as in :func:`symbolic_cholesky`, counting only: O(nnz(L)) time, O(n)
+    memory.
+    """
+    n = Mp.shape[0] - 1
+    counts = column_counts(Mp, Mi, elimination_tree(Mp, Mi))
     total = 0.0
     for j in range(n):
         total += float(counts[j] + 1) ** 2
@@ -161,22 +170,11 @@ def symbolic_cholesky(Mp, Mi):  # pragma: no cover - compiled
     """
     n = Mp.shape[0] - 1
     parent = elimination_tree(Mp, Mi)
-    mark = np.full(n, -1, np.int64)
-    counts = np.zeros(n + 1, np.int64)
-    for k in range(n):
-        mark[k] = k
-        for p in range(Mp[k], Mp[k + 1]):
-            i = Mi[p]
-            if i >= k:
-                continue
-            while mark[i] != k:
-                counts[i + 1] += 1
-                mark[i] = k
-                i = parent[i]
-    Lp = np.cumsum(counts)
+    Lp = np.zeros(n + 1, np.int64)
+    Lp[1:] = np.cumsum(column_counts(Mp, Mi, parent))
     nxt = Lp[:-1].copy()
     Li = np.empty(Lp[-1], np.int64)
-    mark[:] = -1
+    mark = np.full(n, -1, np.int64)
     for k in range(n):
         mark[k] = k
         for p in range(Mp[k], Mp[k + 1]):
