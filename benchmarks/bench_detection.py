@@ -43,6 +43,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import benchmarks.threads  # noqa: F401  (one BLAS thread, set before NumPy loads)
+
+# isort: split
 import numpy as np
 import scipy.sparse as sp
 

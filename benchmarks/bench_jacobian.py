@@ -41,6 +41,12 @@ import sys
 import time
 import warnings
 
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import benchmarks.threads  # noqa: F401  (one BLAS thread, set before NumPy loads)
+
+# isort: split
 import numpy as np
 import scipy.sparse as sp
 

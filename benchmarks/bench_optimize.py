@@ -24,18 +24,20 @@ One BLAS thread (set before NumPy loads). C backend (``mode="CVM"``) unless ``--
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import argparse
+import os
 import platform
 import sys
 import time
 import warnings
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import benchmarks.threads  # noqa: F401  (one BLAS thread, set before NumPy loads)
+
+# isort: split
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

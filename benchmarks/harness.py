@@ -34,6 +34,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import benchmarks.threads  # (one BLAS thread, set before NumPy loads)
+
+# isort: split
 import numpy as np
 
 PROBLEM_ORDER = ["fd1d", "bratu2d", "brusselator2d", "energy2d", "rectangular", "dense_row_col"]
@@ -295,6 +298,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "versions": versions,
         "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "blas_threads": benchmarks.threads.blas_threads(),
     }
 
 
@@ -372,6 +376,15 @@ def summary(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _blas_threads_line(threads: dict | None) -> str:
+    if not threads:
+        return "not recorded"
+    values = set(threads.values())
+    if len(values) == 1:
+        return f"{values.pop()} ({', '.join(threads)})"
+    return ", ".join(f"{k}={v}" for k, v in threads.items())
+
+
 def header(meta: dict) -> list[str]:
     """Where, when and how the numbers were measured."""
     return [
@@ -379,6 +392,8 @@ def header(meta: dict) -> list[str]:
         f"{meta['machine']['memory_gib']} GiB), Python {meta['machine']['python']}; "
         + ", ".join(f"{k} {v}" for k, v in meta["machine"]["versions"].items())
         + ".",
+        "",
+        f"BLAS threads: {_blas_threads_line(meta['machine'].get('blas_threads'))}.",
         "",
         f"Command: `{meta['command']}` ({meta['wall_min']:.1f} min; load average at the start "
         f"{meta['load_start']}, at the end {meta['load_end']}).",

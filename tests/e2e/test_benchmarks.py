@@ -203,3 +203,49 @@ def test_phase_counts_memory_with_large_buffers_kept_in_heap():
     ).stdout.split()
     if out[0] == "rss":
         assert float(out[1]) > 30
+
+
+def test_benchmarks_pin_one_blas_thread():
+    """Importing a benchmark sets one BLAS thread before NumPy loads, and the environment wins."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    probe = (
+        "import os, sys\n"
+        "import benchmarks.harness as h\n"
+        "t = h.machine()['blas_threads']\n"
+        "print(t['OPENBLAS_NUM_THREADS'], t['OMP_NUM_THREADS'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["PYTHONPATH"] = str(root) + os.pathsep + str(root / "src")
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1"]
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=root, capture_output=True, text=True
+    )
+    assert out.stdout.split() == ["2", "1"]
+
+    import benchmarks.threads as threads
+
+    assert "BLAS threads: 1 (" in "\n".join(
+        harness.header(
+            {
+                "date": "d",
+                "machine": {
+                    **harness.machine(),
+                    "blas_threads": dict.fromkeys(threads.BLAS_THREAD_VARIABLES, "1"),
+                },
+                "command": "c",
+                "wall_min": 0.0,
+                "load_start": "0",
+                "load_end": "0",
+            }
+        )
+    )
