@@ -14,14 +14,26 @@ __all__ = ["bucket_push", "bucket_remove", "buckets_init"]
 
 
 @numba.njit(cache=True)
-def buckets_init(n, key, n_buckets, ascending_insert_key):
-    """Bucket queue: ``head[b]``, ``nxt[v]``, ``prv[v]``; vertices pushed so that within a
-    bucket the head is the last pushed. ``ascending_insert_key`` (per vertex) decides the push
-    order: vertices are pushed by increasing value, so ties go to the largest value."""
+def buckets_init(n, key, n_buckets, tie, n_ties):
+    """Bucket queue: ``head[b]``, ``nxt[v]``, ``prv[v]``, vertex ``v`` in bucket ``key[v]``.
+
+    Within a bucket the head is the last vertex pushed, and vertices are pushed by increasing
+    ``tie[v]`` (values below ``n_ties``), then by decreasing index: ties go to the largest
+    ``tie``, then to the smallest index. The push order is a counting sort (O(n + n_ties)):
+    ``np.argsort`` inside a kernel would cost seconds of compilation on a first run.
+    """
     head = np.full(n_buckets, -1, dtype=np.int64)
     nxt = np.full(n, -1, dtype=np.int64)
     prv = np.full(n, -1, dtype=np.int64)
-    perm = np.argsort(ascending_insert_key, kind="mergesort")
+    start = np.zeros(n_ties + 1, dtype=np.int64)
+    for v in range(n):
+        start[tie[v] + 1] += 1
+    for t in range(n_ties):
+        start[t + 1] += start[t]
+    perm = np.empty(n, dtype=np.int64)
+    for v in range(n - 1, -1, -1):
+        perm[start[tie[v]]] = v
+        start[tie[v]] += 1
     for t in range(n):
         v = perm[t]
         b = key[v]

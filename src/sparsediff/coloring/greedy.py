@@ -101,7 +101,7 @@ def _dsatur(n, a_ptr, a_idx, b_ptr, b_idx, deg, words):
     maxd = 0
     for v in range(n):
         maxd = max(maxd, deg[v])
-    head, nxt, prv = buckets_init(n, sat, maxd + 2, deg * n - np.arange(n) + n)
+    head, nxt, prv = buckets_init(n, sat, maxd + 2, deg, maxd + 1)
     colors = np.full(n, -1, dtype=np.int64)
     forbidden = np.full(n + 1, -1, dtype=np.int64)
     mark = np.full(n, -1, dtype=np.int64)

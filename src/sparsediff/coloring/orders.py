@@ -62,14 +62,13 @@ def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = 
         return dsatur(g, deg)[1]
     args = (n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx)
     buckets = int(deg.max(initial=0)) + 1  # every key stays within 0 … max degree
-    first = -np.arange(n, dtype=np.int64)  # ties: the smallest index first (pushed last)
+    zeros = np.zeros(n, dtype=np.int64)  # ties: the smallest index first
     if order == "smallest_last":
-        return _bucket_order(*args, deg.copy(), buckets, first, False, -1, True)
+        return _bucket_order(*args, deg.copy(), buckets, zeros, 1, False, -1, True)
     if order == "incidence_degree":
-        # ties: the largest degree first, then the most recently touched
-        insert = deg * n - np.arange(n, dtype=np.int64) + n
-        return _bucket_order(*args, np.zeros(n, dtype=np.int64), buckets, insert, True, 1, False)
-    return _bucket_order(*args, deg.copy(), buckets, first, True, -1, False)  # dynamic LF
+        # ties: the largest degree first, then the smallest index, then the most recently touched
+        return _bucket_order(*args, zeros, buckets, deg, buckets, True, 1, False)
+    return _bucket_order(*args, deg.copy(), buckets, zeros, 1, True, -1, False)  # dynamic LF
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,13 +78,13 @@ def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = 
 
 @numba.njit(cache=True)
 def _bucket_order(
-    n, a_ptr, a_idx, b_ptr, b_idx, key, n_buckets, insert_key, largest, delta, reverse
+    n, a_ptr, a_idx, b_ptr, b_idx, key, n_buckets, tie, n_ties, largest, delta, reverse
 ):
     """The three dynamic orders, one kernel: repeatedly take a vertex whose ``key`` is the
     largest (``largest``) or the smallest among the vertices not yet taken, and add ``delta`` to
     the key of each of its untaken neighbours; ``order[step]`` is the vertex taken at ``step``
-    (``reverse``: ``order[n - 1 - step]``). Keys stay below ``n_buckets``; ``insert_key`` breaks
-    ties (see :func:`buckets_init`). ``key`` is modified.
+    (``reverse``: ``order[n - 1 - step]``). Keys stay below ``n_buckets``; ``tie`` (values below
+    ``n_ties``) breaks ties (see :func:`buckets_init`). ``key`` is modified.
 
     - smallest-last: key = degree, smallest, delta -1, reversed;
     - dynamic largest-first: key = degree, largest, delta -1;
@@ -95,7 +94,7 @@ def _bucket_order(
     if largest:
         for v in range(n):
             cur = max(cur, key[v])
-    head, nxt, prv = buckets_init(n, key, n_buckets, insert_key)
+    head, nxt, prv = buckets_init(n, key, n_buckets, tie, n_ties)
     taken = np.zeros(n, dtype=np.bool_)
     mark = np.full(n, -1, dtype=np.int64)
     order = np.empty(n, dtype=np.int64)
