@@ -10,27 +10,35 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["bucket_push", "bucket_remove", "buckets_init"]
+__all__ = ["bucket_push", "bucket_remove", "buckets_init", "new_buckets"]
+
+
+def new_buckets(n: int, n_buckets: int, n_ties: int) -> tuple[np.ndarray, ...]:
+    """Arrays for :func:`buckets_init`: ``head``, ``nxt``, ``prv``, and two scratch arrays
+    (allocated in NumPy: a constructor inside a kernel is one more Numba compilation)."""
+    return (
+        np.full(n_buckets, -1, dtype=np.int64),
+        np.full(n, -1, dtype=np.int64),
+        np.full(n, -1, dtype=np.int64),
+        np.zeros(n_ties + 1, dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+    )
 
 
 @numba.njit(cache=True)
-def buckets_init(n, key, n_buckets, tie, n_ties):
-    """Bucket queue: ``head[b]``, ``nxt[v]``, ``prv[v]``, vertex ``v`` in bucket ``key[v]``.
+def buckets_init(n, key, tie, n_ties, head, nxt, prv, start, perm):
+    """Fill a bucket queue (arrays from :func:`new_buckets`): ``head[b]``, ``nxt[v]``,
+    ``prv[v]``, vertex ``v`` in bucket ``key[v]``.
 
     Within a bucket the head is the last vertex pushed, and vertices are pushed by increasing
     ``tie[v]`` (values below ``n_ties``), then by decreasing index: ties go to the largest
     ``tie``, then to the smallest index. The push order is a counting sort (O(n + n_ties)):
-    ``np.argsort`` inside a kernel would cost seconds of compilation on a first run.
+    ``np.argsort`` inside a kernel cost seconds of compilation on a first run.
     """
-    head = np.full(n_buckets, -1, dtype=np.int64)
-    nxt = np.full(n, -1, dtype=np.int64)
-    prv = np.full(n, -1, dtype=np.int64)
-    start = np.zeros(n_ties + 1, dtype=np.int64)
     for v in range(n):
         start[tie[v] + 1] += 1
     for t in range(n_ties):
         start[t + 1] += start[t]
-    perm = np.empty(n, dtype=np.int64)
     for v in range(n - 1, -1, -1):
         perm[start[tie[v]]] = v
         start[tie[v]] += 1
@@ -42,10 +50,9 @@ def buckets_init(n, key, n_buckets, tie, n_ties):
         if h >= 0:
             prv[h] = v
         head[b] = v
-    return head, nxt, prv
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def bucket_remove(head, nxt, prv, key, v):
     p = prv[v]
     q = nxt[v]
@@ -59,7 +66,7 @@ def bucket_remove(head, nxt, prv, key, v):
     nxt[v] = -1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def bucket_push(head, nxt, prv, key, v):
     b = key[v]
     h = head[b]

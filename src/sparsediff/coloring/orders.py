@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.buckets import bucket_push, bucket_remove, buckets_init
+from sparsediff.coloring.buckets import bucket_push, bucket_remove, buckets_init, new_buckets
 from sparsediff.coloring.graphs import TwoHop, degrees
 from sparsediff.coloring.greedy import dsatur
 
@@ -64,11 +64,22 @@ def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = 
     buckets = int(deg.max(initial=0)) + 1  # every key stays within 0 … max degree
     zeros = np.zeros(n, dtype=np.int64)  # ties: the smallest index first
     if order == "smallest_last":
-        return _bucket_order(*args, deg.copy(), buckets, zeros, 1, False, -1, True)
+        return _bucket_order(*args, deg.copy(), zeros, 1, False, -1, True, *_work(n, buckets, 1))
     if order == "incidence_degree":
         # ties: the largest degree first, then the smallest index, then the most recently touched
-        return _bucket_order(*args, zeros, buckets, deg, buckets, True, 1, False)
-    return _bucket_order(*args, deg.copy(), buckets, zeros, 1, True, -1, False)  # dynamic LF
+        work = _work(n, buckets, buckets)
+        return _bucket_order(*args, zeros.copy(), deg, buckets, True, 1, False, *work)
+    return _bucket_order(*args, deg.copy(), zeros, 1, True, -1, False, *_work(n, buckets, 1))
+
+
+def _work(n: int, n_buckets: int, n_ties: int) -> tuple[np.ndarray, ...]:
+    """Work arrays of :func:`_bucket_order`: the bucket queue's, ``taken``, ``mark``, the order."""
+    return (
+        *new_buckets(n, n_buckets, n_ties),
+        np.zeros(n, dtype=np.bool_),
+        np.full(n, -1, dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,13 +89,32 @@ def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = 
 
 @numba.njit(cache=True)
 def _bucket_order(
-    n, a_ptr, a_idx, b_ptr, b_idx, key, n_buckets, tie, n_ties, largest, delta, reverse
+    n,
+    a_ptr,
+    a_idx,
+    b_ptr,
+    b_idx,
+    key,
+    tie,
+    n_ties,
+    largest,
+    delta,
+    reverse,
+    head,
+    nxt,
+    prv,
+    start,
+    perm,
+    taken,
+    mark,
+    order,
 ):
     """The three dynamic orders, one kernel: repeatedly take a vertex whose ``key`` is the
     largest (``largest``) or the smallest among the vertices not yet taken, and add ``delta`` to
     the key of each of its untaken neighbours; ``order[step]`` is the vertex taken at ``step``
-    (``reverse``: ``order[n - 1 - step]``). Keys stay below ``n_buckets``; ``tie`` (values below
-    ``n_ties``) breaks ties (see :func:`buckets_init`). ``key`` is modified.
+    (``reverse``: ``order[n - 1 - step]``). Keys stay below the number of buckets; ``tie``
+    (values below ``n_ties``) breaks ties (see :func:`buckets_init`). ``key`` is modified; the
+    arrays after ``reverse`` are work space (:func:`_work`).
 
     - smallest-last: key = degree, smallest, delta -1, reversed;
     - dynamic largest-first: key = degree, largest, delta -1;
@@ -94,10 +124,7 @@ def _bucket_order(
     if largest:
         for v in range(n):
             cur = max(cur, key[v])
-    head, nxt, prv = buckets_init(n, key, n_buckets, tie, n_ties)
-    taken = np.zeros(n, dtype=np.bool_)
-    mark = np.full(n, -1, dtype=np.int64)
-    order = np.empty(n, dtype=np.int64)
+    buckets_init(n, key, tie, n_ties, head, nxt, prv, start, perm)
     for step in range(n):
         if largest:
             while head[cur] < 0:
