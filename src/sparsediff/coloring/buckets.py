@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["bucket_push", "bucket_remove", "buckets_init", "new_buckets"]
+__all__ = ["bucket_move", "buckets_init", "new_buckets", "single_bucket"]
 
 
 def new_buckets(n: int, n_buckets: int, n_ties: int) -> tuple[np.ndarray, ...]:
@@ -52,8 +52,30 @@ def buckets_init(n, key, tie, n_ties, head, nxt, prv, start, perm):
         head[b] = v
 
 
+def single_bucket(tie: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(head, nxt, prv)`` of a queue holding every vertex in bucket 0, in the order
+    :func:`buckets_init` pushes them (built in NumPy: DSATUR starts this way, and needs no
+    kernel compiled for it)."""
+    n = tie.size
+    rev = tie[::-1]
+    if n and rev.max() < 2**15:
+        rev = rev.astype(np.int16)  # radix sort
+    perm = (n - 1 - np.argsort(rev, kind="stable")).astype(np.int64)  # tie up, index down
+    # the head is the last one pushed; each vertex is followed by the one pushed before it
+    nxt = np.full(n, -1, dtype=np.int64)
+    prv = np.full(n, -1, dtype=np.int64)
+    nxt[perm[1:]] = perm[:-1]
+    prv[perm[:-1]] = perm[1:]
+    head = np.full(max(n, 1), -1, dtype=np.int64)
+    if n:
+        head[0] = perm[-1]
+    return head, nxt, prv
+
+
 @numba.njit(cache=True)
-def bucket_remove(head, nxt, prv, key, v):
+def bucket_move(head, nxt, prv, key, v, delta, push):
+    """Take ``v`` out of its bucket; if ``push``, add ``delta`` to its key and push it onto
+    the head of its new bucket. (One function for both: one compilation on a first run.)"""
     p = prv[v]
     q = nxt[v]
     if p >= 0:
@@ -64,14 +86,11 @@ def bucket_remove(head, nxt, prv, key, v):
         prv[q] = p
     prv[v] = -1
     nxt[v] = -1
-
-
-@numba.njit(cache=True)
-def bucket_push(head, nxt, prv, key, v):
-    b = key[v]
-    h = head[b]
-    nxt[v] = h
-    prv[v] = -1
-    if h >= 0:
-        prv[h] = v
-    head[b] = v
+    if push:
+        key[v] += delta
+        b = key[v]
+        h = head[b]
+        nxt[v] = h
+        if h >= 0:
+            prv[h] = v
+        head[b] = v

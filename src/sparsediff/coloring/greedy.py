@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.buckets import bucket_push, bucket_remove, buckets_init, new_buckets
+from sparsediff.coloring.buckets import single_bucket
 from sparsediff.coloring.graphs import TwoHop, degrees, walk
 
 __all__ = ["dsatur", "greedy_coloring", "recolor_by_classes"]
@@ -64,7 +64,7 @@ def dsatur(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np.nda
         np.full(n + 1, -1, dtype=np.int64),
         np.full(n, -1, dtype=np.int64),
         np.empty(maxd + 1, dtype=np.int64),
-        *new_buckets(n, maxd + 2, maxd + 1),
+        *_queue(deg, maxd + 2),
     )
     return colors, order
 
@@ -98,6 +98,15 @@ def _reverse_class_order(colors, k):
     return out
 
 
+def _queue(deg: np.ndarray, n_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DSATUR's starting queue: every vertex at saturation 0, the largest degree (then the
+    smallest index) at the head."""
+    head, nxt, prv = single_bucket(deg)
+    if head.size < n_buckets:
+        head = np.concatenate([head, np.full(n_buckets - head.size, -1, dtype=np.int64)])
+    return head, nxt, prv
+
+
 @numba.njit(cache=True)
 def _dsatur(
     n,
@@ -118,22 +127,30 @@ def _dsatur(
     head,
     nxt,
     prv,
-    start,
-    perm,
 ):
     """Bucket queue on saturation; ties go to the most recently touched vertex (LIFO), which
     makes the coloring grow as a front, and initially to the largest degree. Fills ``colors``
     (all -1 on entry) and ``order``; ``masks`` (``n · words``), ``sat`` (zeros), ``forbidden``,
     ``mark`` (-1) and ``uncolored`` (distinct uncolored neighbours of a vertex) are scratch."""
     nbits = 64 * words
-    buckets_init(n, sat, deg, maxd + 1, head, nxt, prv, start, perm)
     hi = 0
     one = np.uint64(1)
     for step in range(n):
         while head[hi] < 0:
             hi -= 1
         v = head[hi]
-        bucket_remove(head, nxt, prv, sat, v)
+        # take v out of its bucket (the queue moves are written out here, not called: a
+        # function called with different constant arguments is compiled once for each)
+        p = prv[v]
+        q = nxt[v]
+        if p >= 0:
+            nxt[p] = q
+        else:
+            head[sat[v]] = q
+        if q >= 0:
+            prv[q] = p
+        prv[v] = -1
+        nxt[v] = -1
         order[step] = v
         # one walk: forbid the neighbours' colors, collect the uncolored neighbours
         mark[v] = v
@@ -178,8 +195,21 @@ def _dsatur(
                         break
                 if seen:
                     continue
-            bucket_remove(head, nxt, prv, sat, u)
+            # move u up one bucket
+            p = prv[u]
+            q = nxt[u]
+            if p >= 0:
+                nxt[p] = q
+            else:
+                head[sat[u]] = q
+            if q >= 0:
+                prv[q] = p
             sat[u] += 1
-            bucket_push(head, nxt, prv, sat, u)
+            h = head[sat[u]]
+            nxt[u] = h
+            prv[u] = -1
+            if h >= 0:
+                prv[h] = u
+            head[sat[u]] = u
             if sat[u] > hi:
                 hi = sat[u]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.buckets import bucket_push, bucket_remove, buckets_init, new_buckets
+from sparsediff.coloring.buckets import bucket_move, buckets_init, new_buckets
 from sparsediff.coloring.graphs import TwoHop, degrees
 from sparsediff.coloring.greedy import dsatur
 
@@ -51,11 +51,11 @@ def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = 
     if deg is None and order != "dsatur":
         deg = degrees(g)
     if order == "largest_first":
-        return np.argsort(-deg, kind="stable").astype(np.int64)
+        return _stable_argsort(-deg)
     if order == "largest_last":
         # increasing degree: hubs (dense rows and columns of a bicoloring) are colored after
         # their neighbours, so they do not force one color per neighbour
-        return np.argsort(deg, kind="stable").astype(np.int64)
+        return _stable_argsort(deg)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     if order == "dsatur":
@@ -80,6 +80,15 @@ def _work(n: int, n_buckets: int, n_ties: int) -> tuple[np.ndarray, ...]:
         np.full(n, -1, dtype=np.int64),
         np.empty(n, dtype=np.int64),
     )
+
+
+def _stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` as int64; degrees that fit in int16 are sorted as
+    int16, for which NumPy's stable sort is a radix sort (O(n): 2-D Bratu at n = 10⁶, about
+    a tenth of the comparison sort's time)."""
+    if keys.size and -(2**15) < keys.min() and keys.max() < 2**15:
+        keys = keys.astype(np.int16)
+    return np.argsort(keys, kind="stable").astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,7 +142,7 @@ def _bucket_order(
             while head[cur] < 0:
                 cur += 1
         v = head[cur]
-        bucket_remove(head, nxt, prv, key, v)
+        bucket_move(head, nxt, prv, key, v, 0, False)
         taken[v] = True
         order[n - 1 - step if reverse else step] = v
         mark[v] = v
@@ -144,9 +153,7 @@ def _bucket_order(
                 if mark[u] != v:
                     mark[u] = v
                     if not taken[u]:
-                        bucket_remove(head, nxt, prv, key, u)
-                        key[u] += delta
-                        bucket_push(head, nxt, prv, key, u)
+                        bucket_move(head, nxt, prv, key, u, delta, True)
                         if largest and key[u] > cur:
                             cur = key[u]
         if not largest:
