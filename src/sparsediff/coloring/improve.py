@@ -256,7 +256,7 @@ def _repair(
                         ties[2 * n_ties] = w
                         ties[2 * n_ties + 1] = c
                         n_ties += 1
-            work += nc * k
+            work += nc * k + 1  # +1: progress even with nothing to evaluate
             if n_ties == 0:
                 continue  # every move tabu: wait for a tenure to end
             pick = 0
