@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["bucket_move", "buckets_init", "new_buckets", "single_bucket"]
+__all__ = ["buckets_init", "new_buckets", "single_bucket", "unlink"]
 
 
 def new_buckets(n: int, n_buckets: int, n_ties: int) -> tuple[np.ndarray, ...]:
@@ -73,9 +73,9 @@ def single_bucket(tie: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True)
-def bucket_move(head, nxt, prv, key, v, delta, push):
-    """Take ``v`` out of its bucket; if ``push``, add ``delta`` to its key and push it onto
-    the head of its new bucket. (One function for both: one compilation on a first run.)"""
+def unlink(head, nxt, prv, key, v):
+    """Take ``v`` out of its bucket ``key[v]``. Call it with the same argument types from every
+    site (``v`` an int64): each combination is one more compilation on a first run."""
     p = prv[v]
     q = nxt[v]
     if p >= 0:
@@ -86,11 +86,3 @@ def bucket_move(head, nxt, prv, key, v, delta, push):
         prv[q] = p
     prv[v] = -1
     nxt[v] = -1
-    if push:
-        key[v] += delta
-        b = key[v]
-        h = head[b]
-        nxt[v] = h
-        if h >= 0:
-            prv[h] = v
-        head[b] = v

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.buckets import bucket_move, buckets_init, new_buckets
+from sparsediff.coloring.buckets import buckets_init, new_buckets, unlink
 from sparsediff.coloring.graphs import TwoHop, degrees
 from sparsediff.coloring.greedy import dsatur
 
@@ -142,7 +142,7 @@ def _bucket_order(
             while head[cur] < 0:
                 cur += 1
         v = head[cur]
-        bucket_move(head, nxt, prv, key, v, 0, False)
+        unlink(head, nxt, prv, key, v)
         taken[v] = True
         order[n - 1 - step if reverse else step] = v
         mark[v] = v
@@ -153,7 +153,13 @@ def _bucket_order(
                 if mark[u] != v:
                     mark[u] = v
                     if not taken[u]:
-                        bucket_move(head, nxt, prv, key, u, delta, True)
+                        unlink(head, nxt, prv, key, np.int64(u))
+                        key[u] += delta
+                        h = head[key[u]]  # push u onto its new bucket
+                        nxt[u] = h
+                        if h >= 0:
+                            prv[h] = u
+                        head[key[u]] = u
                         if largest and key[u] > cur:
                             cur = key[u]
         if not largest:
