@@ -32,6 +32,28 @@ def bratu_optimal_coloring(nx: int, ny: int) -> np.ndarray:
     return (k % nx + 2 * (k // nx)) % 5
 
 
+def cavity2d(nx: int, ny: int | None = None) -> sp.csr_array:
+    """MINPACK-2 driven cavity (stream function): the 13-point stencil ``|dx| + |dy| <= 2`` on
+    an nx×ny grid, k = j·nx + i. Its column coloring optimum is 13, ``(i + 5j) mod 13``."""
+    ny = nx if ny is None else ny
+    k = np.arange(nx * ny)
+    i, j = k % nx, k // nx
+    rows, cols = [], []
+    for di in range(-2, 3):
+        for dj in range(-2 + abs(di), 3 - abs(di)):
+            mask = (i + di >= 0) & (i + di < nx) & (j + dj >= 0) & (j + dj < ny)
+            rows.append(k[mask])
+            cols.append(k[mask] + di + nx * dj)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_array((np.ones(r.size, bool), (r, c)), shape=(nx * ny, nx * ny))
+
+
+def cavity_optimal_coloring(nx: int, ny: int) -> np.ndarray:
+    """The optimal 13-coloring of the 13-point stencil: (i + 5j) mod 13."""
+    k = np.arange(nx * ny)
+    return (k % nx + 5 * (k // nx)) % 13
+
+
 def brusselator2d(N: int) -> sp.csr_array:
     """2-D Brusselator (periodic), Julia column-major state order: i + N·j + N²·species."""
     I, J = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
@@ -97,6 +119,7 @@ def structured() -> dict[str, sp.csr_array]:
         "block_diagonal": block_diagonal([1, 3, 4, 2, 5]),
         "bratu_7x6": bratu2d(7, 6),
         "brusselator_6": brusselator2d(6),
+        "cavity_8x7": cavity2d(8, 7),
         "rect_wide_banded": banded(20, 1, 3, m=8),
         "rect_tall_banded": banded(7, 2, 1, m=19),
         "rect_dense_row": dense_row(5, 13, 2),

@@ -386,19 +386,26 @@ def test_auto_is_deterministic():
 
 
 def test_auto_reports_what_produced_it():
+    from sparsediff.coloring import select
+    from sparsediff.coloring.graphs import as_structure, bipartite
+    from sparsediff.coloring.greedy import dsatur, recolor_by_classes
+    from sparsediff.coloring.improve import improve_colors
+
     P = brusselator2d(25)
     c = color(P)
-    if c.recolor_passes == 0:
-        assert c.n_colors == color(P, order=c.order).n_colors
-    else:
-        from sparsediff.coloring.graphs import as_structure, bipartite
-        from sparsediff.coloring.greedy import recolor_by_classes
-
-        g = bipartite(as_structure(P))
-        colors = color(P, order=c.order).colors
-        for _ in range(c.recolor_passes):
-            colors = recolor_by_classes(g, colors)
-        assert np.array_equal(colors, c.colors)
+    g = bipartite(as_structure(P))
+    colors = color(P, order=c.order).colors
+    if c.improved:
+        assert c.recolor_passes == 0  # the passes run only when the phase removed nothing
+        budget = select.AUTO_IMPROVE_SWEEPS * g.work()
+        bound = lower_bound(P, "column")
+        colors, removed, _ = improve_colors(
+            g, colors, dsatur(g)[1], bound, budget, select.AUTO_IMPROVE_SEED
+        )
+        assert removed == c.improved
+    for _ in range(c.recolor_passes):
+        colors = recolor_by_classes(g, colors)
+    assert np.array_equal(colors, c.colors)
 
 
 def test_top_level_exports():

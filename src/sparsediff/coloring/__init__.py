@@ -7,7 +7,8 @@ columns); :mod:`.select` says which algorithm and vertex orders each kind runs (
 
 Modules: ``select`` (the policy: :func:`color`, orders tried, the best kept), ``graphs`` (the
 bipartite / adjacency structures), ``orders`` and ``buckets`` (vertex orders), ``greedy``
-(distance-2 and DSATUR), ``star``, ``acyclic``, ``bicolor`` (the algorithms), ``result``
+(distance-2 and DSATUR), ``improve`` (greedy with tabu repair at a fixed number of colors, for
+fewer colors than any order), ``star``, ``acyclic``, ``bicolor`` (the algorithms), ``result``
 (:class:`Coloring`), ``validity`` (what a coloring argument is, :class:`ColoringError`) and
 ``checks`` (whether a coloring is valid for a pattern, naming the offending pair).
 """

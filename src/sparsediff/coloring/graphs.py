@@ -20,7 +20,15 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Structure", "TwoHop", "as_structure", "bipartite", "degrees", "symmetric_adjacency"]
+__all__ = [
+    "Structure",
+    "TwoHop",
+    "as_structure",
+    "bipartite",
+    "degrees",
+    "symmetric_adjacency",
+    "walk",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,9 +44,16 @@ class Structure:
         return int(self.indices.size)
 
     def transpose(self) -> Structure:
-        """The structure of the transpose (equivalently, the CSC arrays of this pattern)."""
+        """The structure of the transpose (equivalently, the CSC arrays of this pattern).
+
+        SciPy's compiled CSR → CSC conversion (a counting sort: rows come out sorted), so
+        that coloring compiles no Numba kernel for it on a first run.
+        """
         m, n = self.shape
-        ptr, idx, _ = transpose_positions(m, n, self.indptr, self.indices)
+        data = np.ones(self.nnz, dtype=bool)
+        t = sp.csr_matrix((data, self.indices, self.indptr), shape=(m, n)).tocsc()
+        ptr = np.asarray(t.indptr, dtype=np.int64)
+        idx = np.asarray(t.indices, dtype=np.int64)
         return Structure((n, m), ptr, idx)
 
     def row_lengths(self) -> np.ndarray:
@@ -63,7 +78,8 @@ class TwoHop:
         """How many neighbour visits one sweep over all vertices costs (duplicates included)."""
         if self.n == 0:
             return 0
-        return int(_two_hop_work(self.a_ptr, self.a_idx, self.b_ptr))
+        b_len = np.diff(self.b_ptr).astype(np.int64)
+        return int(b_len[self.a_idx].sum())
 
 
 def two_hop(n: int, a_ptr, a_idx, b_ptr, b_idx) -> TwoHop:
@@ -130,7 +146,7 @@ def as_structure(pattern) -> Structure:
             else:  # CSC of P is the CSR of Pᵀ
                 out = Structure((n, m), ptr, idx)
                 shape_inner = (n, m)
-            if not _is_canonical(ptr, idx):
+            if not is_canonical(ptr, idx):
                 r, c = _expand_rows(ptr, idx)
                 p2, i2 = _coo_to_csr(shape_inner[0], shape_inner[1], r, c)
                 out = Structure(shape_inner, p2, i2)
@@ -166,18 +182,21 @@ def as_structure(pattern) -> Structure:
     return Structure((m, n), ptr, cols.astype(np.int64))
 
 
+def is_canonical(ptr: np.ndarray, idx: np.ndarray) -> bool:
+    """Column indices strictly increasing within every row (sorted, no duplicates), in NumPy:
+    O(nnz) and nothing to compile."""
+    if idx.size < 2:
+        return True
+    rising = idx[1:] > idx[:-1]
+    starts = ptr[1:-1]
+    starts = starts[(starts > 0) & (starts < idx.size)]
+    rising[starts - 1] = True  # a row may start below where the previous one ended
+    return bool(rising.all())
+
+
 # --------------------------------------------------------------------------------------------
 # Numba kernels
 # --------------------------------------------------------------------------------------------
-
-
-@numba.njit(cache=True)
-def _is_canonical(ptr, idx):
-    for i in range(ptr.size - 1):
-        for k in range(ptr[i] + 1, ptr[i + 1]):
-            if idx[k] <= idx[k - 1]:
-                return False
-    return True
 
 
 @numba.njit(cache=True)
@@ -294,34 +313,47 @@ def _union_rows(n, p1, i1, p2, i2, diagonal):
     return ptr, idx[:pos].copy()
 
 
-@numba.njit(cache=True)
-def _two_hop_work(a_ptr, a_idx, b_ptr):
-    total = 0
-    for v in range(a_ptr.size - 1):
-        for k in range(a_ptr[v], a_ptr[v + 1]):
-            i = a_idx[k]
-            total += b_ptr[i + 1] - b_ptr[i]
-    return total
-
-
 def degrees(g: TwoHop) -> np.ndarray:
     """Number of distinct neighbours of every vertex."""
-    return _degrees(g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx)
+    deg = np.zeros(g.n, dtype=np.int64)
+    mark = np.full(g.n + 1, -1, dtype=np.int64)
+    order = np.arange(g.n, dtype=np.int64)
+    walk(g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, order, deg, mark, False)
+    return deg
 
 
 @numba.njit(cache=True)
-def _degrees(n, a_ptr, a_idx, b_ptr, b_idx):
-    deg = np.zeros(n, dtype=np.int64)
-    mark = np.full(n, -1, dtype=np.int64)
-    for v in range(n):
-        mark[v] = v
-        d = 0
-        for k in range(a_ptr[v], a_ptr[v + 1]):
-            i = a_idx[k]
-            for t in range(b_ptr[i], b_ptr[i + 1]):
-                u = b_idx[t]
-                if mark[u] != v:
-                    mark[u] = v
-                    d += 1
-        deg[v] = d
-    return deg
+def walk(n, a_ptr, a_idx, b_ptr, b_idx, order, out, mark, first_fit):
+    """One sweep over the neighbourhoods of the vertices in ``order``; ``mark`` (``n + 1``
+    entries, all -1) is scratch. ``first_fit``: greedy coloring, ``out[v]`` the smallest color
+    no colored neighbour of ``v`` has (``out`` starts all -1); else ``out[v]`` the number of
+    distinct neighbours of ``v``.
+
+    Greedy coloring and degrees share this one kernel: on a first run (no Numba cache yet)
+    every kernel costs a compilation, a few tenths of a second each.
+    """
+    for t in range(order.size):
+        v = order[t]
+        if first_fit:
+            for k in range(a_ptr[v], a_ptr[v + 1]):
+                i = a_idx[k]
+                for s in range(b_ptr[i], b_ptr[i + 1]):
+                    u = b_idx[s]
+                    c = out[u]
+                    if c >= 0 and u != v:
+                        mark[c] = v  # color c is taken around v
+            c = 0
+            while mark[c] == v:
+                c += 1
+            out[v] = c
+        else:
+            mark[v] = v
+            d = 0
+            for k in range(a_ptr[v], a_ptr[v + 1]):
+                i = a_idx[k]
+                for s in range(b_ptr[i], b_ptr[i + 1]):
+                    u = b_idx[s]
+                    if mark[u] != v:
+                        mark[u] = v
+                        d += 1
+            out[v] = d

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.buckets import bucket_push, bucket_remove, buckets_init
-from sparsediff.coloring.graphs import TwoHop, degrees
+from sparsediff.coloring.buckets import single_bucket
+from sparsediff.coloring.graphs import TwoHop, degrees, walk
 
 __all__ = ["dsatur", "greedy_coloring", "recolor_by_classes"]
 
@@ -28,7 +28,11 @@ DSATUR_MAX_WORDS = 8
 
 def greedy_coloring(g: TwoHop, order: np.ndarray) -> np.ndarray:
     """First-fit coloring of the vertices of ``g`` visited in ``order`` (0-based colors)."""
-    return _greedy(g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, np.asarray(order, dtype=np.int64))
+    colors = np.full(g.n, -1, dtype=np.int64)
+    forbidden = np.full(g.n + 1, -1, dtype=np.int64)
+    order = np.asarray(order, dtype=np.int64)
+    walk(g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, order, colors, forbidden, True)
+    return colors
 
 
 def dsatur(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -38,8 +42,31 @@ def dsatur(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np.nda
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if deg is None:
         deg = degrees(g)
-    words = int(min(DSATUR_MAX_WORDS, (int(deg.max()) + 1 + 63) // 64))
-    return _dsatur(n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, deg, max(words, 1))
+    words = max(1, int(min(DSATUR_MAX_WORDS, (int(deg.max()) + 1 + 63) // 64)))
+    maxd = int(deg.max())
+    # work arrays allocated here: each NumPy constructor inside a kernel is one more function
+    # for Numba to compile on a first run
+    colors = np.full(n, -1, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    _dsatur(
+        n,
+        g.a_ptr,
+        g.a_idx,
+        g.b_ptr,
+        g.b_idx,
+        deg,
+        maxd,
+        words,
+        colors,
+        order,
+        np.zeros(n * words, dtype=np.uint64),
+        np.zeros(n, dtype=np.int64),
+        np.full(n + 1, -1, dtype=np.int64),
+        np.full(n, -1, dtype=np.int64),
+        np.empty(maxd + 1, dtype=np.int64),
+        *_queue(deg, maxd + 2),
+    )
+    return colors, order
 
 
 def recolor_by_classes(g: TwoHop, colors: np.ndarray) -> np.ndarray:
@@ -71,49 +98,59 @@ def _reverse_class_order(colors, k):
     return out
 
 
-@numba.njit(cache=True)
-def _greedy(n, a_ptr, a_idx, b_ptr, b_idx, order):
-    colors = np.full(n, -1, dtype=np.int64)
-    forbidden = np.full(n + 1, -1, dtype=np.int64)
-    for t in range(order.size):
-        v = order[t]
-        for k in range(a_ptr[v], a_ptr[v + 1]):
-            i = a_idx[k]
-            for s in range(b_ptr[i], b_ptr[i + 1]):
-                u = b_idx[s]
-                c = colors[u]
-                if c >= 0 and u != v:
-                    forbidden[c] = v
-        c = 0
-        while forbidden[c] == v:
-            c += 1
-        colors[v] = c
-    return colors
+def _queue(deg: np.ndarray, n_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DSATUR's starting queue: every vertex at saturation 0, the largest degree (then the
+    smallest index) at the head."""
+    head, nxt, prv = single_bucket(deg)
+    if head.size < n_buckets:
+        head = np.concatenate([head, np.full(n_buckets - head.size, -1, dtype=np.int64)])
+    return head, nxt, prv
 
 
 @numba.njit(cache=True)
-def _dsatur(n, a_ptr, a_idx, b_ptr, b_idx, deg, words):
+def _dsatur(
+    n,
+    a_ptr,
+    a_idx,
+    b_ptr,
+    b_idx,
+    deg,
+    maxd,
+    words,
+    colors,
+    order,
+    masks,
+    sat,
+    forbidden,
+    mark,
+    uncolored,
+    head,
+    nxt,
+    prv,
+):
     """Bucket queue on saturation; ties go to the most recently touched vertex (LIFO), which
-    makes the coloring grow as a front, and initially to the largest degree."""
+    makes the coloring grow as a front, and initially to the largest degree. Fills ``colors``
+    (all -1 on entry) and ``order``; ``masks`` (``n · words``), ``sat`` (zeros), ``forbidden``,
+    ``mark`` (-1) and ``uncolored`` (distinct uncolored neighbours of a vertex) are scratch."""
     nbits = 64 * words
-    masks = np.zeros((n, words), dtype=np.uint64)
-    sat = np.zeros(n, dtype=np.int64)
-    maxd = 0
-    for v in range(n):
-        maxd = max(maxd, deg[v])
-    head, nxt, prv = buckets_init(n, sat, maxd + 2, deg * n - np.arange(n) + n)
-    colors = np.full(n, -1, dtype=np.int64)
-    forbidden = np.full(n + 1, -1, dtype=np.int64)
-    mark = np.full(n, -1, dtype=np.int64)
-    order = np.empty(n, dtype=np.int64)
-    uncolored = np.empty(maxd + 1, dtype=np.int64)  # distinct uncolored neighbours of v
     hi = 0
     one = np.uint64(1)
     for step in range(n):
         while head[hi] < 0:
             hi -= 1
         v = head[hi]
-        bucket_remove(head, nxt, prv, sat, v)
+        # take v out of its bucket (the queue moves are written out here, not called: a
+        # function called with different constant arguments is compiled once for each)
+        p = prv[v]
+        q = nxt[v]
+        if p >= 0:
+            nxt[p] = q
+        else:
+            head[sat[v]] = q
+        if q >= 0:
+            prv[q] = p
+        prv[v] = -1
+        nxt[v] = -1
         order[step] = v
         # one walk: forbid the neighbours' colors, collect the uncolored neighbours
         mark[v] = v
@@ -141,9 +178,10 @@ def _dsatur(n, a_ptr, a_idx, b_ptr, b_idx, deg, words):
         for t in range(m):
             u = uncolored[t]
             if c < nbits:
-                if masks[u, w] & bit:
+                slot = u * words + w
+                if masks[slot] & bit:
                     continue
-                masks[u, w] |= bit
+                masks[slot] |= bit
             else:
                 seen = False
                 for k2 in range(a_ptr[u], a_ptr[u + 1]):
@@ -157,9 +195,21 @@ def _dsatur(n, a_ptr, a_idx, b_ptr, b_idx, deg, words):
                         break
                 if seen:
                     continue
-            bucket_remove(head, nxt, prv, sat, u)
+            # move u up one bucket
+            p = prv[u]
+            q = nxt[u]
+            if p >= 0:
+                nxt[p] = q
+            else:
+                head[sat[u]] = q
+            if q >= 0:
+                prv[q] = p
             sat[u] += 1
-            bucket_push(head, nxt, prv, sat, u)
+            h = head[sat[u]]
+            nxt[u] = h
+            prv[u] = -1
+            if h >= 0:
+                prv[h] = u
+            head[sat[u]] = u
             if sat[u] > hi:
                 hi = sat[u]
-    return colors, order

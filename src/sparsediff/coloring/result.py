@@ -29,7 +29,8 @@ class Coloring:
     (``"distance2"`` for column/row and for a star coloring obtained as a distance-2 coloring,
     ``"star"`` for the star-coloring algorithm; both are ``"given"`` for colors built by hand);
     ``recolor_passes`` how many iterated-greedy passes (recoloring class by class, which never
-    adds colors) refined the greedy result.
+    adds colors) refined the greedy result; ``improved`` how many colors the improvement phase
+    (greedy with tabu repair, :mod:`sparsediff.coloring.improve`) removed from it.
     """
 
     colors: np.ndarray
@@ -39,6 +40,8 @@ class Coloring:
     method: str = field(default="given")
     recolor_passes: int = 0
     row_colors: np.ndarray | None = None  #: per row, kind ``"bidirectional"`` only
+    #: colors the improvement phase (greedy with tabu repair, :mod:`.improve`) removed
+    improved: int = 0
 
     def __post_init__(self) -> None:
         colors = _frozen_colors(self.colors, "colors")
@@ -134,6 +137,7 @@ class Coloring:
             f"Coloring(kind={self.kind!r}, n_colors={self.n_colors}, "
             f"{self.n_vertices} {per}, order={self.order!r}, method={self.method!r}"
             + (f", recolor_passes={self.recolor_passes}" if self.recolor_passes else "")
+            + (f", improved={self.improved}" if self.improved else "")
             + ")"
         )
 

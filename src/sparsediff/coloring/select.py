@@ -18,8 +18,11 @@ keeps the fewest colors — the first to reach the fewest on ties, so the result
 Acyclic and bidirectional ``auto`` run their algorithm with every order and keep the fewest
 colors (products), stopping at 2 (acyclic) or 1 (bidirectional).
 Column/row ``auto`` stops as soon as an order reaches the lower bound (the most nonzeros in a
-row, resp. column): nothing can beat it. Otherwise it refines the best result by iterated greedy
-(recoloring class by class, which never adds colors; :data:`AUTO_RECOLOR_PASSES`) and reports
+row, resp. column): nothing can beat it. Otherwise it runs the improvement phase of
+:mod:`.improve` (greedy along DSATUR's order with tabu repair at a fixed number of colors,
+within :data:`AUTO_IMPROVE_SWEEPS` sweeps of work; ``Coloring.improved`` says how many colors
+it removed) and, only if that removed none, refines the best result by iterated greedy
+(recoloring class by class, which never adds colors; :data:`AUTO_RECOLOR_PASSES`), reporting
 the number of passes in ``Coloring.recolor_passes``. On very large graphs (more than
 :data:`AUTO_WORK_LIMIT` neighbour visits per sweep) it tries only :data:`AUTO_ORDERS_LARGE`
 and fewer passes. Star ``auto`` runs the star algorithm with every order (stopping at the cheap
@@ -48,11 +51,14 @@ from sparsediff.coloring.graphs import (
     symmetric_adjacency,
 )
 from sparsediff.coloring.greedy import dsatur, greedy_coloring, recolor_by_classes
+from sparsediff.coloring.improve import improve_colors
 from sparsediff.coloring.orders import ORDERS, vertex_order
 from sparsediff.coloring.result import Coloring, ColoringKind
 from sparsediff.coloring.star import star_coloring
 
 __all__ = [
+    "AUTO_IMPROVE_SWEEPS",
+    "AUTO_IMPROVE_SWEEPS_LARGE",
     "AUTO_ORDERS",
     "AUTO_ORDERS_BIDIRECTIONAL",
     "AUTO_ORDERS_LARGE",
@@ -95,6 +101,14 @@ AUTO_RECOLOR_PASSES = 20
 AUTO_RECOLOR_PATIENCE = 5
 AUTO_RECOLOR_PASSES_LARGE = 4
 AUTO_RECOLOR_PATIENCE_LARGE = 2
+#: Work budget of the improvement phase (:mod:`.improve`, greedy with tabu repair at a fixed
+#: number of colors), in sweeps (:meth:`TwoHop.work`): proportional to the pattern, and small
+#: above :data:`AUTO_WORK_LIMIT` so that it never dominates a plan at n = 10⁶. One unit of its
+#: work (a move evaluated, a neighbour updated) costs about ten of a greedy sweep's.
+AUTO_IMPROVE_SWEEPS = 24
+AUTO_IMPROVE_SWEEPS_LARGE = 4
+#: Seed of the improvement phase's tie-breaking (fixed: ``auto`` is deterministic).
+AUTO_IMPROVE_SEED = 0
 
 
 def color(
@@ -203,8 +217,18 @@ def _check_permutation(perm: np.ndarray, n: int) -> np.ndarray:
     return perm
 
 
-def _coloring(colors: np.ndarray, kind: str, order: str, method: str, passes: int = 0) -> Coloring:
-    return Coloring(colors, _n(colors), kind, order, method, passes)  # type: ignore[arg-type]
+def _coloring(
+    colors: np.ndarray, kind: str, order: str, method: str, passes: int = 0, removed: int = 0
+) -> Coloring:
+    return Coloring(
+        colors,
+        _n(colors),
+        kind,  # type: ignore[arg-type]
+        order,
+        method,
+        passes,
+        improved=removed,
+    )
 
 
 def _n(colors: np.ndarray) -> int:
@@ -230,12 +254,16 @@ def best_over_orders(
     return best, best_name
 
 
-def _sweep(g: TwoHop, name: str, seed: int, deg, perm) -> np.ndarray:
-    """Colors of one greedy distance-2 sweep of ``g``."""
+def _sweep(g: TwoHop, name: str, seed: int, deg, perm, visits: dict | None = None) -> np.ndarray:
+    """Colors of one greedy distance-2 sweep of ``g`` (DSATUR's visiting order is kept in
+    ``visits``, for the improvement phase)."""
     if name == "custom":
         return greedy_coloring(g, _check_permutation(perm, g.n))
     if name == "dsatur":
-        return dsatur(g, deg)[0]
+        colors, order = dsatur(g, deg)
+        if visits is not None:
+            visits["dsatur"] = order
+        return colors
     return greedy_coloring(g, vertex_order(g, name, seed, deg))
 
 
@@ -251,9 +279,10 @@ def _needs_degrees(orders) -> bool:
 
 def _best_distance2(
     g: TwoHop, orders, perm, seed: int, bound: int, auto: bool, beat: int | None = None
-) -> tuple[np.ndarray, str, int]:
+) -> tuple[np.ndarray, str, int, int]:
     """Best distance-2 coloring over ``orders`` (stopping at the lower ``bound``), then, for
-    ``auto``, iterated-greedy passes: ``(colors, order name, passes)``.
+    ``auto``, the improvement phase (:mod:`.improve`) and, if that removed no color,
+    iterated-greedy passes: ``(colors, order name, passes, colors the phase removed)``.
 
     ``beat``: the result only matters if it has fewer colors than this; the passes (which
     usually remove one color) are skipped when they would need to remove more.
@@ -262,10 +291,20 @@ def _best_distance2(
     if auto and large:
         orders = AUTO_ORDERS_LARGE
     deg = degrees(g) if _needs_degrees(orders) else None
+    visits: dict[str, np.ndarray] = {}
     best, best_name = best_over_orders(
-        orders, lambda name: _sweep(g, name, seed, deg, perm), _n, bound
+        orders, lambda name: _sweep(g, name, seed, deg, perm, visits), _n, bound
     )
-    if beat is not None and _n(best) > beat:
+    removed = 0
+    if auto and _n(best) > bound:
+        order = visits.get("dsatur")
+        if order is None:
+            order = dsatur(g, deg)[1]
+        sweeps = AUTO_IMPROVE_SWEEPS_LARGE if large else AUTO_IMPROVE_SWEEPS
+        best, removed, _ = improve_colors(
+            g, best, order, bound, sweeps * g.work(), AUTO_IMPROVE_SEED
+        )
+    if removed or (beat is not None and _n(best) > beat):
         auto = False
     most = AUTO_RECOLOR_PASSES_LARGE if large else AUTO_RECOLOR_PASSES
     patience = AUTO_RECOLOR_PATIENCE_LARGE if large else AUTO_RECOLOR_PATIENCE
@@ -279,7 +318,7 @@ def _best_distance2(
             best, best_passes = current, passes
         if _progress(current) < record:
             record, last_progress = _progress(current), passes
-    return best, best_name, best_passes
+    return best, best_name, best_passes, removed
 
 
 def _color_distance2(s: Structure, kind, orders, perm, seed: int, auto: bool) -> Coloring:
@@ -291,8 +330,8 @@ def _color_distance2(s: Structure, kind, orders, perm, seed: int, auto: bool) ->
     if auto and bound == n:
         # a full row: every pair of columns conflicts, and natural order gives 0 … n-1
         return _coloring(np.arange(n, dtype=np.int64), kind, "natural", "distance2")
-    colors, name, passes = _best_distance2(bipartite(s), orders, perm, seed, bound, auto)
-    return _coloring(colors, kind, name, "distance2", passes)
+    colors, name, passes, removed = _best_distance2(bipartite(s), orders, perm, seed, bound, auto)
+    return _coloring(colors, kind, name, "distance2", passes, removed)
 
 
 def _color_star(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
@@ -319,11 +358,11 @@ def _color_star(s: Structure, orders, perm, seed: int, auto: bool) -> Coloring:
     # max degree + 1 colors, so it is only worth trying when that can beat the star result
     d2_bound = int(closed.row_lengths().max(initial=0))
     if d2_bound < _n(best):
-        colors, name, passes = _best_distance2(
+        colors, name, passes, removed = _best_distance2(
             g2, orders, perm, seed, d2_bound, auto, beat=_n(best)
         )
         if _n(colors) < _n(best):
-            return _coloring(colors, "star", name, "distance2", passes)
+            return _coloring(colors, "star", name, "distance2", passes, removed)
     return _coloring(best, "star", best_name, "star")
 
 

