@@ -326,7 +326,8 @@ class SuperLUFactor(Factor):
                 raise NotPositiveDefiniteError(f"SuperLU: {err}; the matrix is not SPD") from err
             raise SingularMatrixError(f"SuperLU: {err}") from err
         lu = self._lu
-        self.nnz_factor = _fill(lu)
+        if getattr(self, "nnz_factor", None) is None:
+            self.nnz_factor = _fill(lu)
         u = lu.U.diagonal()
         if assume_a == "pos":
             if not np.array_equal(lu.perm_r, lu.perm_c) or not np.all(u > 0):
@@ -346,7 +347,7 @@ class SuperLUFactor(Factor):
         if ordering != "auto":  # the user's permc_spec: partial pivoting unless told otherwise
             t = 1.0 if thresh is None else float(thresh)
             self._lu = spla.splu(A, permc_spec=ordering, diag_pivot_thresh=t)
-            self.ordering = ordering
+            self.ordering, self.nnz_factor = ordering, _fill(self._lu)
             self.pivoting = "partial" if t == 1.0 else f"diagonal (threshold {t:g})"
             if t < 1.0:
                 self._watch_backward_error(A)
@@ -362,7 +363,8 @@ class SuperLUFactor(Factor):
         except RuntimeError:
             lu = None
         predicted = an.predicted.get(an.ordering)
-        blown = lu is not None and _fill(lu) > lu_ordering.FILL_SLACK * predicted + self.n
+        fill = None if lu is None else _fill(lu)
+        blown = lu is not None and fill > lu_ordering.FILL_SLACK * predicted + self.n
         if lu is None or blown or not np.all(lu.U.diagonal() != 0):
             # pivoting undid the ordering, or a zero pivot: partial pivoting with COLAMD (its
             # fill bound holds for any row pivots); the pattern keeps the better of the two
@@ -372,15 +374,15 @@ class SuperLUFactor(Factor):
                 if lu is None:
                     raise
                 alt = None
-            if alt is not None and (lu is None or _fill(alt) < _fill(lu)):
+            if alt is not None and (lu is None or _fill(alt) < fill):
                 _stats["pivot_fallbacks"] += 1
                 an.pivoting, an.note = "partial", (
                     "diagonal pivoting failed" if lu is None else
-                    f"diagonal pivoting filled {_fill(lu):,} (predicted {predicted:,})"
+                    f"diagonal pivoting filled {fill:,} (predicted {predicted:,})"
                 )  # fmt: skip
                 self._lu, self.ordering, self.pivoting = alt, "COLAMD", "partial"
                 return
-        self._lu, self.ordering = lu, an.ordering
+        self._lu, self.ordering, self.nnz_factor = lu, an.ordering, fill
         self._row_perm = an.row_perm
         self.pivoting = f"diagonal (threshold {t:g})"
         if t < 1.0:
@@ -389,8 +391,11 @@ class SuperLUFactor(Factor):
     def _watch_backward_error(self, A):
         """Diagonal pivots may be unstable: check each solve (see :meth:`_solve`)."""
         self._check = True
-        absA = abs(A)  # ‖A‖∞ and ‖A‖₁ (= ‖Aᵀ‖∞) for the backward error
-        self._norms = tuple(np.asarray(absA.sum(axis=k)).max(initial=0.0) for k in (1, 0))
+        a = np.abs(A.data)  # ‖A‖∞ (row sums) and ‖A‖₁ = ‖Aᵀ‖∞ (column sums), A in CSC
+        cols = np.repeat(np.arange(self.n), np.diff(A.indptr))
+        self._norms = tuple(
+            np.bincount(i, a, minlength=self.n).max(initial=0.0) for i in (A.indices, cols)
+        )
 
     def _partial(self, A, why: str = "", spec: str = "COLAMD"):
         self._lu = spla.splu(A, permc_spec=spec)
