@@ -292,18 +292,30 @@ def test_analysis_is_reused_for_the_pattern():
 
 
 def test_zero_diagonal_keeps_the_permutation_with_diagonal_pivots():
-    """A zero diagonal: the row matching puts large entries on it and SuperLU's pivots stay on
-    the (permuted) diagonal — perm_r equals perm_c — and the solves are right."""
+    """A zero diagonal: the row matching puts large entries on it; with threshold 0 SuperLU's
+    pivots all stay on the (permuted) diagonal — perm_r equals perm_c — and the fill is the
+    predicted one exactly; with the default threshold (0.01) a few columns pivot off it and
+    the fill stays within FILL_TOLERANCE of the prediction. Solves and logdet are right."""
     A = block_banded(30)
+    A0 = A.copy()
     assert np.count_nonzero(A.diagonal()) < A.shape[0] // 2
     F._LU_ANALYSES.clear()
-    f = sl.factorize(A)
-    assert f.ordering_info["row_matching"] is not None
-    assert f.pivoting.startswith("diagonal")
-    np.testing.assert_array_equal(f._lu.perm_r, f._lu.perm_c)
-    assert np.all(A[f._row_perm].diagonal() != 0)
-    _check_solves(f, A)
-    np.testing.assert_allclose(f.logdet(), np.linalg.slogdet(A.toarray())[1], rtol=1e-10)
+    for thresh in (0.0, None):
+        f = sl.factorize(A, diag_pivot_thresh=thresh)
+        info = f.ordering_info
+        assert info["row_matching"] is not None
+        assert f.pivoting.startswith("diagonal")
+        assert np.all(A[f._row_perm].diagonal() != 0)
+        predicted = info["predicted"][f.ordering]
+        if thresh == 0.0:
+            np.testing.assert_array_equal(f._lu.perm_r, f._lu.perm_c)
+            assert f.nnz_factor == predicted
+        else:
+            assert f.nnz_factor <= FILL_TOLERANCE * predicted
+        _check_solves(f, A)
+        np.testing.assert_allclose(f.logdet(), np.linalg.slogdet(A.toarray())[1], rtol=1e-10)
+    for arr in ("data", "indices", "indptr"):  # the row permutation works on copies
+        np.testing.assert_array_equal(getattr(A, arr), getattr(A0, arr))
 
 
 def test_diagonal_pivots_are_refined_or_fall_back(monkeypatch):

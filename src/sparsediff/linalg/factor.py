@@ -357,7 +357,7 @@ class SuperLUFactor(Factor):
             self._partial(A)
             return
         t = lu_ordering.DIAG_PIVOT_THRESH if thresh is None else float(thresh)
-        M = A if an.row_perm is None else sp.csc_matrix(A[an.row_perm])
+        M = lu_ordering.permute_rows(A, an.row_perm)
         try:
             lu = spla.splu(M, permc_spec=an.ordering, diag_pivot_thresh=t)
         except RuntimeError:
