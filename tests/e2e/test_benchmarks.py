@@ -249,3 +249,23 @@ def test_benchmarks_pin_one_blas_thread():
             }
         )
     )
+
+
+def test_bench_newton_tiny(capsys):
+    """benchmarks/bench_newton.py at a tiny size: every ordering and auto's choice are reported,
+    auto's fill is the least up to the documented tolerance, the Newton solves converge."""
+    from benchmarks import bench_newton
+
+    argv = ["--dsge", "6", "--bratu", "6", "--cge", "", "--repeats", "1", "--mode", "FAST_COMPILE"]
+    bench_newton.main(argv)
+    out = capsys.readouterr().out
+    tables = [t for t in out.split("\n**") if "| ordering |" in t]
+    assert len(tables) == 2
+    for table in tables:
+        rows = [r for r in table.splitlines() if r.startswith("| ") and "---" not in r][1:]
+        assert len(rows) == len(bench_newton.SPECS) + 1
+        fills = [int(r.split("|")[2].replace(",", "")) for r in rows]
+        assert "**auto** →" in rows[-1] and "analysis" in rows[-1]
+        assert fills[-1] <= 1.25 * min(fills[:-1])
+        assert all(r.split("|")[6].strip().isdigit() for r in rows)  # Newton converged
+    assert "auto's predicted fill" in out

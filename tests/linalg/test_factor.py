@@ -193,39 +193,6 @@ def test_missing_backend_raises_import_error(monkeypatch):
         library.resolve_backend("cholmod", "pos")
 
 
-def test_lu_ordering_chosen_per_pattern(monkeypatch):
-    """A weak diagonal: COLAMD at once. A strong one with pivoting after all: both tried, once."""
-    from sparsediff.linalg import factor as F
-
-    rng = np.random.default_rng(0)
-    n = 300
-    P = sp.csr_matrix((np.ones(n), (np.arange(n), rng.permutation(n))), shape=(n, n))
-    A = sp.csc_matrix(P + 0.1 * sp.random(n, n, density=0.01, random_state=rng))
-    assert F._weak_diagonal(A)
-    F._ORDERING_CHOICE.clear()
-    trials = sl.factor_stats()["ordering_trials"]
-    f = sl.factorize(A)
-    assert list(F._ORDERING_CHOICE.values()) == ["COLAMD"]
-    b = np.ones(n)
-    np.testing.assert_allclose(A @ f.solve(b), b, atol=1e-10)
-    for spec in ("MMD_AT_PLUS_A", "NATURAL"):
-        g = sl.factorize(A, ordering=spec)
-        np.testing.assert_allclose(A @ g.solve(b), b, atol=1e-10)
-    # if pivoting leaves the diagonal anyway (the check is a heuristic: elimination changes the
-    # columns), COLAMD is tried as well, once per pattern
-    monkeypatch.setattr(F, "_weak_diagonal", lambda A: False)
-    S = sp.csc_matrix(A[::-1])  # another pattern, also pivoting
-    S.sort_indices()
-    f = sl.factorize(S)
-    assert sl.factor_stats()["ordering_trials"] == trials + 1
-    np.testing.assert_allclose(S @ f.solve(b), b, atol=1e-10)
-    sl.factorize(S * 2.0)  # same pattern: the remembered choice, no second trial
-    assert sl.factor_stats()["ordering_trials"] == trials + 1
-    # diagonal pivots (a 2-D Laplacian): no trial at all
-    sl.factorize(laplacian_2d(10), "gen")
-    assert sl.factor_stats()["ordering_trials"] == trials + 1
-
-
 def test_backend_is_fixed_when_the_graph_is_built():
     from .matrices import symbolic
 

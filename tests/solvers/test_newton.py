@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 import pytest
 import scipy.sparse as sp
@@ -196,3 +197,86 @@ def test_newton_factors_through_the_linalg_layer_with_a_weak_diagonal():
     assert res.success and ref.success
     np.testing.assert_allclose(res.x, ref.x, rtol=1e-10, atol=1e-12)
     assert factor_stats()["factorizations"] - before >= res.nit + ref.nit
+
+
+def _stacked_system(T: int = 40, k: int = 6):
+    """T periods of a nonlinear k-equation block coupled to t-1 and t+1, the equations of each
+    period listed out of variable order (a zero diagonal: gEconpy's perfect-foresight layout)."""
+    rng = np.random.default_rng(3)
+    perm = np.roll(np.arange(k), 1)
+    C = 0.2 * rng.standard_normal((k, k)) * (rng.random((k, k)) < 0.3) + 3 * np.eye(k)[perm]
+    P, N = 0.3 * rng.standard_normal((k, k)), 0.2 * rng.standard_normal((k, k))
+    x = pt.vector("x", shape=(T * k,))
+    X = x.reshape((T, k))
+    Xp = pt.concatenate([pt.zeros((1, k)), X[:-1]])
+    Xn = pt.concatenate([X[1:], pt.zeros((1, k))])
+    F = (X @ C.T + pt.tanh(Xp) @ P.T + 0.1 * Xn**2 @ N.T - 0.3).ravel()
+    return F, x
+
+
+def test_ordering_analysis_runs_once_per_solve_and_is_reported():
+    from sparsediff.linalg import factor as FL
+
+    F, x = _stacked_system()
+    n = x.type.shape[0]
+    FL._LU_ANALYSES.clear()
+    solver = sd.NewtonSolver(F, x, mode="FAST_COMPILE")
+    before = factor_stats()
+    res = solver.solve(np.zeros(n), tol=1e-12)
+    assert res.success, res.message
+    assert res.nit >= 2
+    info = res.factorization
+    assert info["analyses"] == 1 and info["auto"]
+    assert factor_stats()["lu_analyses"] == before["lu_analyses"] + 1
+    assert factor_stats()["factorizations"] - before["factorizations"] >= res.nit
+    assert info["pivoting"].startswith("diagonal") and info["row_matching"] is not None
+    predicted = {k: v for k, v in info["predicted"].items() if isinstance(v, int)}
+    assert info["ordering"] in predicted and predicted[info["ordering"]] == min(predicted.values())
+    # the solution against a dense Newton iteration with NumPy's solve
+    f = pytensor.function([x], [F, pytensor.gradient.jacobian(F, x)], mode="FAST_COMPILE")
+    z = np.zeros(n)
+    for _ in range(30):
+        r, J = f(z)
+        z = z - np.linalg.solve(J, r)
+    np.testing.assert_allclose(res.x, z, rtol=1e-9, atol=1e-11)
+    again = solver.solve(np.full(n, 0.1), tol=1e-12)  # same pattern: no new analysis
+    assert again.success and again.factorization["analyses"] == 0
+    np.testing.assert_allclose(again.x, z, rtol=1e-9, atol=1e-11)
+
+
+def test_explicit_ordering_and_bad_ordering():
+    F, x = _stacked_system(10)
+    n = x.type.shape[0]
+    solver = sd.NewtonSolver(F, x, mode="FAST_COMPILE")
+    ref = solver.solve(np.zeros(n), tol=1e-12)
+    for opts in ({"ordering": "NATURAL"}, {"permc_spec": "COLAMD"}, {"diag_pivot_thresh": 0.1}):
+        res = solver.solve(np.zeros(n), tol=1e-12, linear_options=opts)
+        assert res.success, res.message
+        want = opts.get("ordering", opts.get("permc_spec"))
+        if want:
+            assert res.factorization["ordering"] == want and not res.factorization["auto"]
+            assert res.factorization["analyses"] == 0
+        else:
+            assert res.factorization["pivoting"] == "diagonal (threshold 0.1)"
+        np.testing.assert_allclose(res.x, ref.x, rtol=1e-9, atol=1e-11)
+    with pytest.raises(ValueError, match="unknown LU ordering 'magic'"):
+        solver.solve(np.zeros(n), linear_options={"ordering": "magic"})
+    gm = sd.newton(F, x, x0=np.zeros(n), linear_solver="gmres", mode="FAST_COMPILE")
+    assert "factorization" not in gm
+
+
+def test_optimize_root_reuses_the_ordering_analysis():
+    from sparsediff.linalg import factor as FL
+
+    F, x = _stacked_system(15)
+    n = x.type.shape[0]
+    FL._LU_ANALYSES.clear()
+    x_star, ok = sd.optimize.root(F, x, mode="FAST_COMPILE")
+    f = pytensor.function([x], [x_star, ok], mode="FAST_COMPILE")
+    before = factor_stats()
+    value, success = f(np.zeros(n))
+    assert success
+    assert factor_stats()["lu_analyses"] - before["lu_analyses"] <= 1
+    assert factor_stats()["factorizations"] - before["factorizations"] >= 2
+    g = pytensor.function([x], F, mode="FAST_COMPILE")
+    assert np.abs(g(value)).max() < 1e-8

@@ -13,11 +13,10 @@ same factor, so a matrix is factored once per evaluation, whichever backend runs
 C and Python backends, Numba's object mode, a JAX host callback). Comparing the data costs
 O(nnz), negligible next to a factorization.
 
-Orderings (measured, see ``benchmarks/bench_linalg.py``): for LU, minimum degree on ``A + Aᵀ``
-(``MMD_AT_PLUS_A``) while the pivots stay on the diagonal (2-D grids, diagonally dominant
-Jacobians: half the time of SuperLU's default COLAMD at n = 10⁶), COLAMD where partial
-pivoting leaves the diagonal (a 100× difference on block-banded systems with a zero diagonal;
-chosen once per pattern, see ``_splu_general``). For SPD
+Orderings: for LU, "auto" (the default) chooses SuperLU's column ordering by measured fill
+once per pattern, after a row matching that puts large entries on the diagonal, and factors
+with a small diagonal pivot threshold so pivoting keeps that choice
+(:mod:`sparsediff.linalg.lu_ordering`; ``Factor.ordering_info`` shows what was measured). For SPD
 matrices SuperLU runs in its symmetric mode with diagonal pivots (an LDLᵀ, ``MMD_AT_PLUS_A``);
 qdldl uses its AMD; CHOLMOD's analysis is chosen once per pattern among
 :data:`CHOLMOD_ORDERINGS` (CHOLMOD's default, AMD unless its fill is poor, and METIS nested
@@ -45,7 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from sparsediff.linalg import kernels
+from sparsediff.linalg import kernels, lu_ordering
 from sparsediff.linalg.library import resolve_backend
 
 __all__ = [
@@ -67,9 +66,13 @@ CHOLMOD_ORDERINGS = ("default", "nesdis")
 #: inversion (simplicial factors faster, its selected inversion is slower: narrower blocks).
 CHOLMOD_MODE = "auto"
 
-#: SuperLU column ordering for LU: "auto" (see :func:`_splu_general`) or a ``permc_spec``.
+#: SuperLU column ordering for LU: "auto" (measured per pattern, see
+#: :mod:`sparsediff.linalg.lu_ordering`) or a ``permc_spec``.
 SUPERLU_ORDERING = "auto"
-_ORDERING_CHOICE: OrderedDict = OrderedDict()  # pattern digest -> permc_spec chosen for it
+_LU_ANALYSES: OrderedDict = OrderedDict()  # pattern digest -> lu_ordering.LUAnalysis
+#: Backward error ‖b − A x‖∞ / (‖A‖∞‖x‖∞ + ‖b‖∞) above which a solve with diagonal pivots is
+#: refined once and, if still above, the matrix refactored with partial pivoting.
+RESIDUAL_TOL = 1e-10
 
 
 class SingularMatrixError(np.linalg.LinAlgError):
@@ -80,7 +83,14 @@ class NotPositiveDefiniteError(np.linalg.LinAlgError):
     """``assume_a="pos"`` (or logdet / cholesky / inv_diag) was given a matrix that is not SPD."""
 
 
-_stats = {"factorizations": 0, "cache_hits": 0, "ordering_trials": 0, "cholmod_analyses": 0}
+_stats = {
+    "factorizations": 0,
+    "cache_hits": 0,
+    "lu_analyses": 0,
+    "refinements": 0,
+    "pivot_fallbacks": 0,
+    "cholmod_analyses": 0,
+}
 
 
 def factor_stats() -> dict[str, int]:
@@ -256,69 +266,53 @@ def _pattern_digest(A: sp.csc_matrix) -> bytes:
     return h.digest()
 
 
-def _weak_diagonal(A: sp.csc_matrix) -> bool:
-    """Whether some column's diagonal entry is smaller than the column's largest (or is zero).
-
-    SuperLU's partial pivoting (threshold 1) then takes an off-diagonal pivot, which invalidates
-    an ordering computed for ``A + Aᵀ``.
-    """
-    absA = abs(A)
-    col_max = np.asarray(absA.max(axis=0).todense()).ravel()
-    return bool(np.any(absA.diagonal() < col_max))
-
-
-def _splu_general(A: sp.csc_matrix, ordering: str | None):
-    """SuperLU LU of a general matrix with a fill-reducing ordering chosen per pattern.
-
-    ``MMD_AT_PLUS_A`` (minimum degree on ``A + Aᵀ``) fills least when the pivots stay on the
-    diagonal — 2-D grids, diagonally dominant Jacobians — and is 2× faster than COLAMD there
-    (n = 10⁶: 9.6 s vs 20.9 s). When partial pivoting leaves the diagonal (weak or zero
-    diagonals: equations not ordered by variable, as in stacked DSGE models) that ordering's
-    fill prediction is void while COLAMD's (for ``AᵀA``, valid for any row pivots) holds:
-    measured on a block-banded system at n = 23 000 (``benchmarks/bench_linalg.py``),
-    ``MMD_AT_PLUS_A`` fills 2.7·10⁷ entries in 6 s, COLAMD 5.9·10⁵ in 57 ms. So "auto" uses
-    COLAMD when a diagonal entry is smaller than its column's largest; otherwise
-    ``MMD_AT_PLUS_A``, and if pivoting still left the diagonal it also tries COLAMD and keeps
-    the smaller fill. The choice is remembered per pattern (Newton iterations and repeated
-    evaluations factor the same pattern again).
-    """
-    ordering = SUPERLU_ORDERING if ordering is None else ordering
-    if ordering != "auto":
-        return spla.splu(A, permc_spec=ordering)
+def _lu_analysis(A: sp.csc_matrix) -> lu_ordering.LUAnalysis:
+    """The pattern's LU analysis: remembered, or made now (and counted)."""
     key = _pattern_digest(A)
-    chosen = _ORDERING_CHOICE.get(key)
-    if chosen is not None:
-        _ORDERING_CHOICE.move_to_end(key)
-        return spla.splu(A, permc_spec=chosen)
-    if _weak_diagonal(A):
-        lu, chosen = spla.splu(A, permc_spec="COLAMD"), "COLAMD"
-    else:
-        lu, chosen = spla.splu(A, permc_spec="MMD_AT_PLUS_A"), "MMD_AT_PLUS_A"
-        if not np.array_equal(lu.perm_r, lu.perm_c):
-            _stats["ordering_trials"] += 1
-            lu2 = spla.splu(A, permc_spec="COLAMD")
-            if lu2.L.nnz + lu2.U.nnz < lu.L.nnz + lu.U.nnz:
-                lu, chosen = lu2, "COLAMD"
-    _ORDERING_CHOICE[key] = chosen
-    while len(_ORDERING_CHOICE) > 16:
-        _ORDERING_CHOICE.popitem(last=False)
-    return lu
+    analysis = _LU_ANALYSES.get(key)
+    if analysis is not None:
+        _LU_ANALYSES.move_to_end(key)
+        return analysis
+    _stats["lu_analyses"] += 1
+    analysis = lu_ordering.analyze(A)
+    _LU_ANALYSES[key] = analysis
+    while len(_LU_ANALYSES) > 16:
+        _LU_ANALYSES.popitem(last=False)
+    return analysis
+
+
+def _fill(lu) -> int:
+    return int(lu.L.nnz + lu.U.nnz - lu.shape[0])
 
 
 class SuperLUFactor(Factor):
-    """SciPy SuperLU. General: LU with partial pivoting. SPD: symmetric mode, diagonal pivots."""
+    """SciPy SuperLU. General: LU with the ordering chosen by measured fill (or given) and
+    diagonal pivoting; SPD: symmetric mode, diagonal pivots.
+
+    ``ordering``: the ``permc_spec`` used; ``ordering_info``: how it was chosen (the
+    candidates' predicted fill, the row matching, the pivoting, the measured fill).
+    """
 
     backend = "superlu"
 
     def __init__(
-        self, A: sp.csc_matrix, assume_a: str, flip: bool = False, ordering: str | None = None
+        self,
+        A: sp.csc_matrix,
+        assume_a: str,
+        flip: bool = False,
+        ordering: str | None = None,
+        diag_pivot_thresh: float | None = None,
     ):
         self.n = A.shape[0]
         self.assume_a = assume_a
         self._S = A
         self._flip = flip  # the matrix factored is Aᵀ (a CSR triple read as CSC)
+        self._row_perm = None  # the LU factors A[row_perm]
+        self._check = False  # check each solve's backward error (diagonal pivoting)
+        self._analysis = None
         try:
             if assume_a == "pos":
+                self.ordering, self.pivoting = "MMD_AT_PLUS_A", "diagonal (symmetric mode)"
                 self._lu = spla.splu(
                     A,
                     permc_spec="MMD_AT_PLUS_A",
@@ -326,13 +320,14 @@ class SuperLUFactor(Factor):
                     options={"SymmetricMode": True},
                 )
             else:
-                self._lu = _splu_general(A, ordering)
+                self._factor_general(A, ordering, diag_pivot_thresh)
         except RuntimeError as err:  # "Factor is exactly singular"
             if assume_a == "pos":
                 raise NotPositiveDefiniteError(f"SuperLU: {err}; the matrix is not SPD") from err
             raise SingularMatrixError(f"SuperLU: {err}") from err
         lu = self._lu
-        self.nnz_factor = int(lu.L.nnz + lu.U.nnz - self.n)
+        if getattr(self, "nnz_factor", None) is None:
+            self.nnz_factor = _fill(lu)
         u = lu.U.diagonal()
         if assume_a == "pos":
             if not np.array_equal(lu.perm_r, lu.perm_c) or not np.all(u > 0):
@@ -344,9 +339,142 @@ class SuperLUFactor(Factor):
         if not np.isfinite(self._logdet):
             raise SingularMatrixError("SuperLU: a zero pivot; the matrix is singular")
 
+    # general LU -------------------------------------------------------------------------
+    def _factor_general(self, A, ordering, thresh):
+        ordering = lu_ordering.check_ordering(SUPERLU_ORDERING if ordering is None else ordering)
+        if thresh is not None and not 0.0 <= float(thresh) <= 1.0:
+            raise ValueError(f"diag_pivot_thresh must lie in [0, 1], got {thresh!r}")
+        if ordering != "auto":  # the user's permc_spec: partial pivoting unless told otherwise
+            t = 1.0 if thresh is None else float(thresh)
+            self._lu = spla.splu(A, permc_spec=ordering, diag_pivot_thresh=t)
+            self.ordering, self.nnz_factor = ordering, _fill(self._lu)
+            self.pivoting = "partial" if t == 1.0 else f"diagonal (threshold {t:g})"
+            if t < 1.0:
+                self._watch_backward_error(A)
+            return
+        an = self._analysis = _lu_analysis(A)
+        if an.pivoting == "partial":
+            self._partial(A)
+            return
+        t = lu_ordering.DIAG_PIVOT_THRESH if thresh is None else float(thresh)
+        M = lu_ordering.permute_rows(A, an.row_perm)
+        try:
+            lu = spla.splu(M, permc_spec=an.ordering, diag_pivot_thresh=t)
+        except RuntimeError:
+            lu = None
+        predicted = an.predicted.get(an.ordering)
+        fill = None if lu is None else _fill(lu)
+        blown = lu is not None and fill > lu_ordering.FILL_SLACK * predicted + self.n
+        if lu is None or blown or not np.all(lu.U.diagonal() != 0):
+            # pivoting undid the ordering, or a zero pivot: partial pivoting with COLAMD (its
+            # fill bound holds for any row pivots); the pattern keeps the better of the two
+            try:
+                alt = spla.splu(A, permc_spec="COLAMD")
+            except RuntimeError:
+                if lu is None:
+                    raise
+                alt = None
+            if alt is not None and (lu is None or _fill(alt) < fill):
+                _stats["pivot_fallbacks"] += 1
+                an.pivoting, an.note = "partial", (
+                    "diagonal pivoting failed" if lu is None else
+                    f"diagonal pivoting filled {fill:,} (predicted {predicted:,})"
+                )  # fmt: skip
+                self._lu, self.ordering, self.pivoting = alt, "COLAMD", "partial"
+                return
+        self._lu, self.ordering, self.nnz_factor = lu, an.ordering, fill
+        self._row_perm = an.row_perm
+        self.pivoting = f"diagonal (threshold {t:g})"
+        if t < 1.0:
+            self._watch_backward_error(A)
+
+    def _watch_backward_error(self, A):
+        """Diagonal pivots may be unstable: check each solve (see :meth:`_solve`)."""
+        self._check = True
+        a = np.abs(A.data)  # ‖A‖∞ (row sums) and ‖A‖₁ = ‖Aᵀ‖∞ (column sums), A in CSC
+        cols = np.repeat(np.arange(self.n), np.diff(A.indptr))
+        self._norms = tuple(
+            np.bincount(i, a, minlength=self.n).max(initial=0.0) for i in (A.indices, cols)
+        )
+
+    def _partial(self, A, why: str = "", spec: str = "COLAMD"):
+        self._lu = spla.splu(A, permc_spec=spec)
+        self.ordering, self.pivoting = spec, "partial" + (f" ({why})" if why else "")
+        self._row_perm, self._check = None, False
+        self.nnz_factor = _fill(self._lu)
+
+    @property
+    def ordering_info(self) -> dict:
+        """How the LU was ordered: ``ordering``, ``pivoting``, ``fill`` (measured nnz(L+U) − n),
+        and for "auto" ``predicted`` (each candidate's fill under diagonal pivots, or why it was
+        skipped), ``row_matching`` (τ of the matching, None if the diagonal was kept) and
+        ``analysis_seconds``."""
+        info = {
+            "ordering": self.ordering,
+            "auto": self._analysis is not None,
+            "pivoting": self.pivoting,
+            "fill": self.nnz_factor,
+        }
+        an = self._analysis
+        if an is not None:
+            info.update(
+                predicted=dict(an.predicted),
+                row_matching=an.match_threshold,
+                analysis_seconds=an.seconds,
+                note=an.note,
+            )
+        return info
+
+    def __repr__(self) -> str:
+        how = " (auto)" if self._analysis is not None else ""
+        return (
+            f"SuperLUFactor(n={self.n}, assume_a={self.assume_a!r}, "
+            f"ordering={self.ordering!r}{how}, pivoting={self.pivoting!r}, "
+            f"fill={self.nnz_factor:,})"
+        )
+
+    def _lu_solve(self, b, trans: bool):
+        p = self._row_perm
+        if p is None:
+            return self._lu.solve(b, trans="T" if trans else "N")
+        if not trans:  # A x = b  <=>  A[p] x = b[p]
+            return self._lu.solve(b[p])
+        z = self._lu.solve(b, trans="T")  # Aᵀ y = c  <=>  A[p]ᵀ (y[p]) = c
+        y = np.empty_like(z)
+        y[p] = z
+        return y
+
+    def _backward_error(self, b, x, trans: bool) -> float:
+        K = self._S
+        r = b - (K.T @ x if trans else K @ x)
+        norm_a = self._norms[1] if trans else self._norms[0]
+        scale = norm_a * np.abs(x).max(initial=0.0) + np.abs(b).max(initial=0.0)
+        return float(np.abs(r).max(initial=0.0) / scale) if scale > 0 else 0.0
+
     def _solve(self, b, transposed):
-        trans = "T" if transposed != self._flip else "N"
-        return self._lu.solve(b, trans=trans)
+        trans = transposed != self._flip
+        x = self._lu_solve(b, trans)
+        if not self._check:
+            return x
+        with np.errstate(all="ignore"):
+            if self._backward_error(b, x, trans) <= RESIDUAL_TOL:
+                return x
+            K = self._S
+            _stats["refinements"] += 1
+            x = x + self._lu_solve(b - (K.T @ x if trans else K @ x), trans)  # one refinement
+            if self._backward_error(b, x, trans) <= RESIDUAL_TOL:
+                return x
+        # diagonal pivots were unstable for these values: partial pivoting from now on
+        _stats["pivot_fallbacks"] += 1
+        if self._analysis is not None:
+            self._analysis.pivoting, self._analysis.note = "partial", "poor backward error"
+        # (an explicit ordering keeps its permc_spec; "auto" takes COLAMD, valid for any pivots)
+        spec = "COLAMD" if self._analysis is not None else self.ordering
+        try:
+            self._partial(self._S, "fallback: poor backward error with diagonal pivots", spec)
+        except RuntimeError as err:
+            raise SingularMatrixError(f"SuperLU: {err}") from err
+        return self._lu.solve(b, trans="T" if trans else "N")
 
     def logdet(self):
         return self._logdet
@@ -500,6 +628,7 @@ def factorize(
     *,
     check_finite: bool = True,
     ordering: str | None = None,
+    diag_pivot_thresh: float | None = None,
 ) -> Factor:
     """Factor the square sparse matrix ``A`` with the chosen (or default) backend.
 
@@ -507,12 +636,29 @@ def factorize(
     symmetric part ``(A + Aᵀ)/2`` is factored by CHOLMOD, qdldl or SuperLU (``backend``, or the
     default of :func:`sparsediff.linalg.use_backend`). Raises :class:`SingularMatrixError`,
     :class:`NotPositiveDefiniteError`, ``ValueError`` (non-square, NaN/inf), ``TypeError``
-    (not a SciPy sparse matrix). ``ordering``: SuperLU's ``permc_spec`` for LU, or "auto"
-    (the default: chosen per pattern, see ``_splu_general``).
+    (not a SciPy sparse matrix).
+
+    ``ordering`` (LU only): ``"auto"`` (the default) chooses SuperLU's column ordering by
+    measured fill on the first factorization of a pattern, after a row matching, and keeps it
+    for every later factorization of that pattern, factored with diagonal pivoting
+    (:mod:`sparsediff.linalg.lu_ordering`; ``factor.ordering_info`` says what was measured);
+    or one of ``"COLAMD"``, ``"MMD_AT_PLUS_A"``, ``"MMD_ATA"``, ``"NATURAL"`` (SuperLU's
+    ``permc_spec`` as given, partial pivoting). ``diag_pivot_thresh``: SuperLU's threshold in
+    [0, 1] (default: 0.01 for "auto", 1.0 — partial pivoting — for an explicit ordering).
     """
     name = resolve_backend(backend, assume_a)
+    if assume_a == "gen":
+        lu_ordering.check_ordering(ordering)
     A = _as_csc(A)
-    return _factor_csc(A, assume_a, name, flip=False, check_finite=check_finite, ordering=ordering)
+    return _factor_csc(
+        A,
+        assume_a,
+        name,
+        flip=False,
+        check_finite=check_finite,
+        ordering=ordering,
+        diag_pivot_thresh=diag_pivot_thresh,
+    )
 
 
 def _factor_csc(
@@ -522,12 +668,15 @@ def _factor_csc(
     flip: bool,
     check_finite: bool,
     ordering: str | None = None,
+    diag_pivot_thresh: float | None = None,
 ):
     if check_finite:
         _check_finite(A.data)
     _stats["factorizations"] += 1
     if assume_a == "gen":
-        return SuperLUFactor(A, "gen", flip=flip, ordering=ordering)
+        return SuperLUFactor(
+            A, "gen", flip=flip, ordering=ordering, diag_pivot_thresh=diag_pivot_thresh
+        )
     S = _spd_matrix(A)  # the symmetric part of A and of Aᵀ agree: flip is irrelevant
     if name == "cholmod":
         return CholmodFactor(S)

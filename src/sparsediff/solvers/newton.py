@@ -32,13 +32,15 @@ from pytensor.graph.basic import Variable
 from scipy.optimize import OptimizeResult
 
 from sparsediff._validate import as_expression, as_wrt_list
-from sparsediff.linalg.factor import SingularMatrixError, factorize
+from sparsediff.linalg.factor import SingularMatrixError, factor_stats, factorize
+from sparsediff.linalg.lu_ordering import check_ordering
 from sparsediff.plans.jacobian import jacobian_plan
 
 __all__ = ["LINEAR_SOLVERS", "NewtonResult", "NewtonSolver", "newton"]
 
-#: Direct: ``"splu"`` (SuperLU through :func:`sparsediff.linalg.factorize`: fill-reducing order
-#: chosen per pattern unless ``permc_spec`` is given), ``"spsolve"``.
+#: Direct: ``"splu"`` (SuperLU through :func:`sparsediff.linalg.factorize`: ``ordering="auto"``
+#: chooses the fill-reducing order by measured fill, once per pattern, unless ``ordering`` /
+#: ``permc_spec`` is given), ``"spsolve"``.
 #: Iterative (with an incomplete-LU preconditioner unless ``preconditioner=None``):
 #: ``"gmres"``, ``"lgmres"``, ``"bicgstab"``. Or a callable ``solve(J, b) -> Δx``.
 LINEAR_SOLVERS = ("splu", "spsolve", "gmres", "lgmres", "bicgstab")
@@ -58,7 +60,10 @@ class NewtonResult(OptimizeResult):
     ``history`` one dict per iteration (``iteration``, ``norm``, ``step`` the line-search step
     length, ``dx_norm``, ``time`` seconds since the start); ``timings`` seconds spent in
     ``plan``, ``build``, ``compile`` (when this call created the solver), ``evaluate``,
-    ``linear_solve`` and ``total``.
+    ``linear_solve`` and ``total``; with ``linear_solver="splu"``, ``factorization``: how the
+    last Jacobian was factored (``ordering`` chosen, ``pivoting``, ``fill`` nnz(L+U) − n,
+    ``predicted`` fill of each candidate ordering, ``row_matching``, and ``analyses``: how many
+    ordering analyses this solve ran — one for a new pattern, zero for one seen before).
     """
 
 
@@ -119,6 +124,7 @@ class NewtonSolver:
             if not isinstance(p, Variable):
                 raise TypeError(f"params must be PyTensor variables, got {type(p).__name__}")
         self.linear_solver = linear_solver
+        self.last_factor = None  # the last LU of the Jacobian ("splu"): its ordering_info
         self.timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if plan is None:
@@ -147,18 +153,17 @@ class NewtonSolver:
         if callable(solver):
             return np.asarray(solver(J, b), dtype=float).ravel(), ""
         if solver == "splu":
-            if options.get("diag_pivot_thresh") is not None:
-                lu = spla.splu(
-                    sp.csc_matrix(J),
-                    permc_spec=options.get("permc_spec", "MMD_AT_PLUS_A"),
-                    diag_pivot_thresh=options["diag_pivot_thresh"],
-                )
-                return lu.solve(b), ""
-            # sparsediff.linalg's LU: the fill-reducing order is chosen per pattern (MMD_AT_PLUS_A
-            # while the pivots stay on the diagonal, else COLAMD), which keeps block-banded
-            # systems with weak diagonals from filling in (12.3 s -> 0.14 s per solve measured
-            # on a 23 000-unknown perfect-foresight system)
-            factor = factorize(J, "gen", ordering=options.get("permc_spec"), check_finite=False)
+            # sparsediff.linalg's LU: "auto" chooses the ordering by measured fill on the first
+            # factorization of the pattern (after a row matching) and keeps it, with diagonal
+            # pivoting, for every later iteration (sparsediff.linalg.lu_ordering)
+            factor = factorize(
+                J,
+                "gen",
+                ordering=options.get("ordering", options.get("permc_spec")),
+                diag_pivot_thresh=options.get("diag_pivot_thresh"),
+                check_finite=False,
+            )
+            self.last_factor = factor
             return factor.solve(b), ""
         if solver == "spsolve":
             return spla.spsolve(sp.csc_matrix(J), b), ""
@@ -212,6 +217,10 @@ class NewtonSolver:
         if maxiter < 0:
             raise ValueError(f"maxiter must be non-negative, got {maxiter}")
         options = dict(linear_options or {})
+        if self.linear_solver == "splu":
+            check_ordering(options.get("ordering", options.get("permc_spec")))
+        self.last_factor = None
+        analyses = factor_stats()["lu_analyses"]
         timings = {"evaluate": 0.0, "linear_solve": 0.0}
         history: list[dict] = []
         nfev = 0
@@ -241,6 +250,11 @@ class NewtonSolver:
                 history=history,
                 timings=timings,
             )
+            if self.last_factor is not None:
+                res.factorization = dict(
+                    self.last_factor.ordering_info,
+                    analyses=factor_stats()["lu_analyses"] - analyses,
+                )
             if verbose:
                 print(f"  {'converged' if res.success else 'FAILED'}: {message}")
             return res
@@ -382,8 +396,11 @@ def newton(
     ``F``: a PyTensor expression with as many elements as ``x`` (any shapes; C order).
     ``x``: the unknown, a float tensor with a static shape. ``params``/``param_values``: other
     inputs of ``F`` and their values. Converged when ``‖F‖₂ ≤ max(tol, rtol·‖F(x0)‖₂)``.
-    ``linear_solver``: ``"splu"`` (default; ``linear_options`` ``permc_spec``,
-    ``diag_pivot_thresh``), ``"spsolve"``, ``"gmres"``/``"lgmres"``/``"bicgstab"``
+    ``linear_solver``: ``"splu"`` (default; ``linear_options`` ``ordering`` — ``"auto"``, the
+    default, chooses SuperLU's ordering by measured fill on the first factorization and keeps it
+    for the whole solve; or ``"COLAMD"``, ``"MMD_AT_PLUS_A"``, ``"MMD_ATA"``, ``"NATURAL"``,
+    also accepted as ``permc_spec`` — and ``diag_pivot_thresh``), ``"spsolve"``,
+    ``"gmres"``/``"lgmres"``/``"bicgstab"``
     (``linear_options`` ``rtol``, ``maxiter``, ``preconditioner`` = ``"ilu"`` (default),
     ``None`` or a ``LinearOperator``, ``drop_tol``, ``fill_factor``), or a callable
     ``solve(J, b) -> Δx``. ``line_search``: backtracking (halving) until
