@@ -42,12 +42,13 @@ DENSE_DENSITY = 0.5
 #: ``pytensor.config.mode`` (the mode ``pytensor.function`` compiles with by default).
 #: Measured by ``benchmarks/bench_small.py`` (plan + build + compile + first call, CPU time,
 #: fresh processes; fd1d, a perfect-foresight DSGE system and a CGE model at n ≈ 50, 200,
-#: 1000; README "Small systems"): with the C backend the dense setup was cheaper by 0.1–1.5 s
-#: at n ≈ 50 and 200 in 11 of 12 runs, at 3–10× the sparse time per call (0.15–0.7 ms at
-#: n ≈ 200); at n ≈ 1000 a dense call costs 8–25 ms against 0.03–0.12 ms, so the setup saved is
-#: spent within ~50 calls: the bound is 200². With Numba (the default) the first call, which
-#: compiles, dominates and is longer for the dense graph (the DSGE system at n ≈ 50: 10.5 s
-#: dense against 5.3 s sparse): auto never falls back there (only the tiny or dense patterns of
+#: 1000; README "Small systems"): with the C backend the dense setup was cheaper by 0.16–1.5 s
+#: at n ≈ 50 and 200 in 11 of 12 runs, at 7–8× the sparse time per call at n ≈ 200 (0.16–0.63
+#: ms against 0.02–0.08 ms); at n ≈ 1000 a dense call costs 8–28 ms against 0.04–0.2 ms, so
+#: the setup saved (≤ 1.4 s) is spent within ~50 calls: the bound is 200². With Numba (the
+#: default) the first call, which compiles, dominates and is mostly longer for the dense graph
+#: (the DSGE system: 12–15 s dense against 4.7–8.2 s sparse at every size; where dense won, by
+#: at most 1.6 s): auto never falls back there (only the tiny or dense patterns of
 #: :func:`is_dense_by_default` are computed densely). Other modes (``FAST_COMPILE``, JAX) were
 #: not measured and do not fall back.
 SMALL_DENSE_MAX_ENTRIES: dict[str, int] = {"c": 200 * 200, "numba": 0}

@@ -417,6 +417,13 @@ def jacobian_plan(
         reverse, whichever has fewer colors (forward on a tie); when both need more than
         :data:`AUTO_BIDIRECTIONAL_MIN_COLORS`, a bicoloring too, chosen if its JVPs plus
         ``reverse_cost`` × VJPs cost less than the chosen direction (VJPs weighted too).
+        ``"dense"``: ``pytensor.gradient.jacobian`` (vectorized, one VJP per row, nothing
+        colored or folded) gathered into the detected pattern — the same CSR result.
+        ``"auto"`` takes it for small systems: at most
+        ``plans.common.SMALL_DENSE_MAX_ENTRIES`` entries for the backend of
+        ``pytensor.config.mode`` (measured: 200² with C, never with Numba; README "Small
+        systems"); the repr says so. No explicit mode, ``coloring`` or ``dense=False`` falls
+        back.
     sparsity
         A known pattern (scipy.sparse or boolean array of shape ``(expression.size, wrt.size)``,
         or a list of blocks for a list ``wrt``): detection is skipped. It must contain every
