@@ -14,7 +14,8 @@ import sparsediff as sd
 from sparsediff.plans.measure import ProductCost, measure_reverse_cost
 from tests import users_graphs as ug
 
-# the module (``sparsediff.plans.jacobian`` the attribute is the function of that name)
+# the module (``sparsediff.plans.jacobian`` the attribute is the function of that name);
+# ``dense=False`` below: these small graphs stay sparse whatever ``pytensor.config.mode`` is
 jac_module = importlib.import_module("sparsediff.plans.jacobian")
 
 
@@ -36,21 +37,21 @@ def test_close_cge_choice_follows_the_measured_vjp_cost(monkeypatch):
     # 0.6–2.1 spread can put either side, so auto measures
     F, x = ug.cge(4)
     calls = _inject(monkeypatch, 2.9)
-    plan = sd.jacobian_plan(F, x)
+    plan = sd.jacobian_plan(F, x, dense=False)
     assert len(calls) == 1
     assert (plan.n_colors_forward, plan.n_products_bidirectional) == (9, 7)
     assert plan.mode == "forward" and plan.reverse_cost == pytest.approx(2.9)
     assert "VJP measured at 2.9 JVPs" in repr(plan), plan
     _inject(monkeypatch, 1.1)
-    plan = sd.jacobian_plan(F, x)
+    plan = sd.jacobian_plan(F, x, dense=False)
     assert plan.mode == "bidirectional" and "VJP measured at 1.1 JVPs" in repr(plan)
 
 
 def test_explicit_reverse_cost_is_deterministic_and_never_measures(monkeypatch):
     F, x = ug.cge(4)
     calls = _inject(monkeypatch, 100.0)
-    assert sd.jacobian_plan(F, x, reverse_cost=2.9).mode == "forward"
-    plan = sd.jacobian_plan(F, x, reverse_cost=1.7)
+    assert sd.jacobian_plan(F, x, reverse_cost=2.9, dense=False).mode == "forward"
+    plan = sd.jacobian_plan(F, x, reverse_cost=1.7, dense=False)
     assert plan.mode == "bidirectional" and plan.measured is None
     assert "measured" not in repr(plan)
     assert calls == []
@@ -59,7 +60,7 @@ def test_explicit_reverse_cost_is_deterministic_and_never_measures(monkeypatch):
 def test_clearly_separated_choice_is_not_measured(monkeypatch):
     F, x = ug.cge(16)  # forward 33 colors against 5 JVPs + 2 VJPs: bidirectional for any r ≤ 2.1
     calls = _inject(monkeypatch, 100.0)
-    plan = sd.jacobian_plan(F, x)
+    plan = sd.jacobian_plan(F, x, dense=False)
     assert plan.mode == "bidirectional" and calls == [] and plan.measured is None
     assert plan.reverse_cost == jac_module.REVERSE_COST
 
@@ -67,14 +68,14 @@ def test_clearly_separated_choice_is_not_measured(monkeypatch):
 def test_failed_measurement_keeps_the_default_and_says_why(monkeypatch):
     F, x = ug.cge(4)
     _inject(monkeypatch, None, reason="ValueError: no static shape")
-    plan = sd.jacobian_plan(F, x)
+    plan = sd.jacobian_plan(F, x, dense=False)
     assert plan.mode == "bidirectional"  # 5 + 2·1.7 < 9
     assert "VJP cost not measured (ValueError: no static shape)" in repr(plan)
 
 
 def test_real_measurement_is_recorded_and_positive():
     F, x = ug.cge(4)
-    plan = sd.jacobian_plan(F, x)
+    plan = sd.jacobian_plan(F, x, dense=False)
     m = plan.measured
     assert m is not None and m.reason is None, m
     assert m.jvp_s > 0 and m.vjp_s > 0 and m.ratio > 0 and m.samples >= 3
