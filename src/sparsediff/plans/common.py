@@ -20,13 +20,16 @@ from sparsediff.compression.folding import DEFAULT_FOLD_LIMIT
 __all__ = [
     "DENSE_DENSITY",
     "DENSE_MAX_SIZE",
+    "SMALL_DENSE_MAX_ENTRIES",
     "PatternStats",
     "building",
     "check_format",
     "coloring_kind",
+    "compile_backend",
     "fold_limit",
     "is_dense_by_default",
     "n_colors_of",
+    "small_dense",
 ]
 
 #: With at most this many rows or columns (Hessians: variables), plans compute the derivative
@@ -34,12 +37,62 @@ __all__ = [
 DENSE_MAX_SIZE = 4
 #: At or above this density, plans compute the derivative densely.
 DENSE_DENSITY = 0.5
+#: ``mode="auto"`` computes Jacobians with at most this many entries (``m·n``) with
+#: ``pytensor.gradient.jacobian`` (``mode="dense"``), gathered into the pattern, per backend of
+#: ``pytensor.config.mode`` (the mode ``pytensor.function`` compiles with by default).
+#: Measured by ``benchmarks/bench_small.py`` (plan + build + compile + first call, CPU time,
+#: fresh processes; fd1d, a perfect-foresight DSGE system and a CGE model at n ≈ 50, 200,
+#: 1000; README "Small systems"): with the C backend the dense setup was cheaper by 0.16–1.5 s
+#: at n ≈ 50 and 200 in 11 of 12 runs, at 7–8× the sparse time per call at n ≈ 200 (0.16–0.63
+#: ms against 0.02–0.08 ms); at n ≈ 1000 a dense call costs 8–28 ms against 0.04–0.2 ms, so
+#: the setup saved (≤ 1.4 s) is spent within ~50 calls: the bound is 200². With Numba (the
+#: default) the first call, which compiles, dominates and is mostly longer for the dense graph
+#: (the DSGE system: 12–15 s dense against 4.7–8.2 s sparse at every size; where dense won, by
+#: at most 1.6 s): auto never falls back there (only the tiny or dense patterns of
+#: :func:`is_dense_by_default` are computed densely). Other modes (``FAST_COMPILE``, JAX) were
+#: not measured and do not fall back.
+SMALL_DENSE_MAX_ENTRIES: dict[str, int] = {"c": 200 * 200, "numba": 0}
 
 
 def is_dense_by_default(m: int, n: int, nnz: int) -> bool:
     """Whether an ``m × n`` pattern with ``nnz`` nonzeros is computed densely by default."""
     density = nnz / (m * n) if m * n else 0.0
     return min(m, n) <= DENSE_MAX_SIZE or density >= DENSE_DENSITY
+
+
+def compile_backend() -> str:
+    """``"numba"``, ``"c"`` or ``"other"``: the backend of ``pytensor.config.mode``."""
+    from pytensor.compile.mode import get_default_mode
+    from pytensor.link.c.basic import CLinker
+    from pytensor.link.numba.linker import NumbaLinker
+    from pytensor.link.vm import VMLinker
+
+    try:
+        linker = get_default_mode().linker
+    except Exception:  # an unknown mode name: decided when compiling, not here
+        return "other"
+    if isinstance(linker, NumbaLinker):
+        return "numba"
+    if isinstance(linker, CLinker) or (
+        isinstance(linker, VMLinker) and (linker.c_thunks or linker.use_cloop)
+    ):
+        return "c"
+    return "other"
+
+
+def small_dense(m: int, n: int, nnz: int, backend: str | None = None) -> str | None:
+    """Why ``mode="auto"`` computes an ``m × n`` Jacobian with ``nnz`` nonzeros densely
+    (``pytensor.gradient.jacobian``, then a gather into the pattern), or ``None``: when it has
+    at most :data:`SMALL_DENSE_MAX_ENTRIES` entries for the ``backend`` (by default the one of
+    ``pytensor.config.mode``; see there for the measurements)."""
+    backend = compile_backend() if backend is None else backend
+    limit = SMALL_DENSE_MAX_ENTRIES.get(backend, 0)
+    if m * n <= limit:
+        return (
+            f"small system: {m}×{n} ≤ {limit} entries with the {backend} backend of "
+            "pytensor.config.mode, where the dense setup measured cheaper"
+        )
+    return None
 
 
 def n_colors_of(colors: np.ndarray) -> int:

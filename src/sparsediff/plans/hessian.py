@@ -27,7 +27,7 @@ from pytensor.tensor.variable import TensorVariable
 
 from sparsediff import compression, decompression
 from sparsediff._validate import as_wrt_list, check_cost
-from sparsediff.coloring import check_coloring, color
+from sparsediff.coloring import check_coloring, color, lower_bound
 from sparsediff.coloring.validity import as_colors
 from sparsediff.decompression import Layout
 from sparsediff.plans import common
@@ -103,21 +103,25 @@ class HessianPlan(common.PatternStats):
         return self.pattern
 
     @property
-    def lower_bound(self) -> int:
-        """Most nonzeros in a row: no star coloring can use fewer colors (an acyclic one can)."""
+    def lower_bound(self) -> int | None:
+        """Colors no coloring of this plan's kind can go below, where a bound is known: for
+        star, :func:`sparsediff.coloring.lower_bound` (3 unless ``P ∪ Pᵀ`` is a forest of
+        stars). ``None`` for acyclic and dense plans. (The most nonzeros in a row bounds a
+        *column* coloring, not a star one: an arrowhead has a full row and 2 star colors.)"""
+        if self.kind != "star" or self.dense:
+            return None
         if self.nnz == 0:
             return 0
-        return int(np.max(np.diff(self.pattern.indptr)))
+        return lower_bound(self.pattern, kind="star")
 
     def __repr__(self) -> str:
         n = self.shape[0]
-        how = (
-            f"dense ({self.n_colors} identity seeds)"
-            if self.dense
-            else f"star, {self.n_colors} colors (lower bound {self.lower_bound})"
-        )
-        if self.kind == "acyclic":
+        if self.dense:
+            how = f"dense ({self.n_colors} identity seeds)"
+        elif self.kind == "acyclic":
             how = f"acyclic, {self.n_colors} colors (substitution)"
+        else:
+            how = f"star, {self.n_colors} colors (lower bound {self.lower_bound})"
         method = self.method_used or self.method
         return (
             f"HessianPlan({n}×{n}, nnz={self.nnz}, density={self.density:.3g}, {how}, "

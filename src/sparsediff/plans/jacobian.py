@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pytensor
+import pytensor.gradient
 import pytensor.tensor as pt
 import scipy.sparse as sp
 from pytensor.graph.basic import Variable
@@ -29,7 +31,7 @@ from pytensor.tensor.variable import TensorVariable
 
 from sparsediff import compression, decompression
 from sparsediff._validate import as_expression, as_wrt_list
-from sparsediff.coloring import check_coloring, color
+from sparsediff.coloring import check_coloring, color, lower_bound
 from sparsediff.coloring.validity import as_colors, bidirectional_pair
 from sparsediff.decompression import Layout
 from sparsediff.plans import buildable
@@ -41,8 +43,10 @@ from sparsediff.plans.common import (
     fold_limit,
     is_dense_by_default,
     n_colors_of,
+    small_dense,
 )
 from sparsediff.plans.keep_inputs import keep_inputs, user_inputs
+from sparsediff.plans.measure import ProductCost, measure_reverse_cost
 from sparsediff.sparsity import jacobian_sparsity
 from sparsediff.sparsity.pattern import as_pattern
 
@@ -55,7 +59,7 @@ __all__ = [
     "jacobian_plan",
 ]
 
-Mode = Literal["auto", "forward", "reverse", "bidirectional"]
+Mode = Literal["auto", "forward", "reverse", "bidirectional", "dense"]
 
 #: Largest compressed matrix (n_colors × rows or columns, in numbers) ``build`` creates.
 MAX_COMPRESSED_SIZE = 400_000_000
@@ -72,13 +76,33 @@ REVERSE_COST = 1.7
 #: below, a bicoloring (at least one JVP and one VJP, usually more) cannot pay for its extra
 #: coloring time (on banded patterns it never beats the better direction).
 AUTO_BIDIRECTIONAL_MIN_COLORS = 8
+#: The spread of the measured VJP/JVP ratios behind :data:`REVERSE_COST`: when ``auto``'s
+#: choice between a bicoloring and one direction is the same at both ends, no ratio in between
+#: can change it (the costs are linear in the ratio) and nothing is measured; otherwise the
+#: ratio is measured on the graph (:mod:`sparsediff.plans.measure`).
+REVERSE_COST_RANGE = (0.6, 2.1)
 
-_MODES = ("auto", "forward", "reverse", "bidirectional")
+_MODES = ("auto", "forward", "reverse", "bidirectional", "dense")
 
 
-def product_cost(n_jvps: int, n_vjps: int) -> float:
-    """What ``auto`` minimizes: JVPs plus :data:`REVERSE_COST` times VJPs."""
-    return n_jvps + REVERSE_COST * n_vjps
+def product_cost(n_jvps: int, n_vjps: int, reverse_cost: float = REVERSE_COST) -> float:
+    """What ``auto`` minimizes: JVPs plus ``reverse_cost`` times VJPs."""
+    return n_jvps + reverse_cost * n_vjps
+
+
+def _auto_direction(n_fwd, n_rev, bi, reverse_cost: float | None) -> str:
+    """``auto``'s mode: the direction with fewer colors (forward on a tie), or the bicoloring
+    ``bi`` when its JVPs + ``reverse_cost`` × VJPs cost less than that direction."""
+    if n_fwd is None or n_rev is None:
+        mode = "reverse" if n_fwd is None else "forward"
+    else:
+        mode = "forward" if n_fwd <= n_rev else "reverse"
+    if bi is None:
+        return mode
+    uni = n_fwd if mode == "forward" else reverse_cost * n_rev
+    if product_cost(bi.n_column_colors, bi.n_row_colors, reverse_cost) < uni:
+        return "bidirectional"
+    return mode
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,7 +126,7 @@ class JacobianPlan(PatternStats):
     wrt_is_list: bool
     pattern: Any  #: csr_array[bool] (expression.size, wrt.size), or a list of them
     coloring: Any  #: Coloring (colors, n_colors, kind), or None when dense
-    mode: str  #: "forward" or "reverse"
+    mode: str  #: "forward", "reverse", "bidirectional" or "dense" (``pytensor.gradient.jacobian``)
     n_colors: int
     dense: bool  #: identity seeds: the dense Jacobian computed by vectorized JVPs/VJPs
     format: str
@@ -124,6 +148,12 @@ class JacobianPlan(PatternStats):
     timings: dict[str, float] = field(default_factory=dict)
     #: modes ``auto`` could not choose, with the reason (an Op without a JVP or VJP)
     excluded: dict[str, str] = field(default_factory=dict)
+    #: VJP/JVP cost ratio ``auto`` weighed the products with (when it compared a bicoloring)
+    reverse_cost: float | None = None
+    #: the plan-time measurement behind ``reverse_cost``, when the choice was close
+    measured: ProductCost | None = None
+    #: why ``auto`` chose ``mode="dense"`` (a small system, see ``plans.common.small_dense``)
+    dense_reason: str | None = None
 
     @property
     def _full(self) -> sp.csr_array:
@@ -141,19 +171,19 @@ class JacobianPlan(PatternStats):
         """Vector-Jacobian products per evaluation."""
         if self.mode == "bidirectional":
             return int(self.row_colors.max(initial=0))
-        return self.n_colors if self.mode == "reverse" else 0
+        return self.n_colors if self.mode in ("reverse", "dense") else 0
 
     @property
-    def lower_bound(self) -> int:
-        """No coloring of this kind can use fewer colors: most nonzeros in a row (forward) or
-        column (reverse); for bidirectional only the trivial 1."""
-        p = self.full_pattern
-        if p.nnz == 0:
+    def lower_bound(self) -> int | None:
+        """No coloring of this plan's kind can use fewer colors: the most nonzeros in a row
+        (forward: a column coloring) or column (reverse: a row coloring), see
+        :func:`sparsediff.coloring.lower_bound`; ``None`` for bidirectional and dense plans
+        (no bound on a bicoloring's products is known but the trivial 1)."""
+        if self.dense or self.mode == "bidirectional":
+            return None
+        if self.full_pattern.nnz == 0:
             return 0
-        if self.mode == "bidirectional":
-            return 1
-        axis = 1 if self.mode == "forward" else 0
-        return int(np.max(np.asarray(p.sum(axis=axis)).ravel()))
+        return lower_bound(self.full_pattern, kind="column" if self.mode == "forward" else "row")
 
     def __repr__(self) -> str:
         m, n = self.shape
@@ -164,6 +194,11 @@ class JacobianPlan(PatternStats):
         )
         if self.mode == "bidirectional":
             how = f"bidirectional, {self.n_jvps} JVPs + {self.n_vjps} VJPs"
+        if self.mode == "dense":
+            how = (
+                f"dense (pytensor.gradient.jacobian, {self.n_vjps} VJPs, gathered into the pattern"
+            )
+            how += f"; {self.dense_reason})" if self.dense_reason else ")"
         other = []
         if self.n_colors_forward is not None and self.mode != "forward":
             other.append(f"forward would need {self.n_colors_forward}")
@@ -172,6 +207,13 @@ class JacobianPlan(PatternStats):
         if self.n_products_bidirectional is not None and self.mode != "bidirectional":
             other.append(f"bidirectional would need {self.n_products_bidirectional}")
         other.extend(f"{m} excluded: {why}" for m, why in self.excluded.items())
+        if self.measured is not None:
+            ratio = self.measured.ratio
+            other.append(
+                f"VJP measured at {ratio:.2g} JVPs"
+                if ratio is not None
+                else f"VJP cost not measured ({self.measured.reason}), taken as {REVERSE_COST}"
+            )
         extra = f"; {', '.join(other)}" if other else ""
         blocks = f", {len(self.wrt)} wrt blocks" if self.wrt_is_list else ""
         return (
@@ -188,6 +230,8 @@ class JacobianPlan(PatternStats):
         per row color, all ``wrt`` side by side)."""
         if self.mode == "bidirectional":
             return [self._compressed_bidirectional()]
+        if self.mode == "dense":
+            return self._compressed_dense()
         seeds = compression.seed_matrix(self.colors, self.n_colors, dtype=self.expression.dtype)
         (expression,), wrt = compression.isolate_inner_graphs([self.expression], self.wrt)
         if self.mode == "forward":
@@ -202,6 +246,20 @@ class JacobianPlan(PatternStats):
             m, n = self.shape
             outs = compression.fold_constants(outs, limit=fold_limit(self.n_colors, max(m, n)))
         return outs
+
+    def _compressed_dense(self) -> list[Variable]:
+        """One dense ``(m, w.size)`` block per ``wrt``: ``pytensor.gradient.jacobian`` (its
+        vectorized form: one batched pullback over the rows), nothing folded."""
+        (expression,), wrt = compression.isolate_inner_graphs([self.expression], self.wrt)
+        flat = expression.ravel()
+        blocks = pytensor.gradient.jacobian(
+            flat, list(wrt), vectorize=True, disconnected_inputs="ignore"
+        )
+        m = self.shape[0]
+        return [
+            pt.as_tensor_variable(b).astype(flat.dtype).reshape((m, int(np.prod(w.type.shape))))
+            for b, w in zip(blocks, wrt, strict=True)
+        ]
 
     def _compressed_bidirectional(self) -> Variable:
         dtype = self.expression.dtype
@@ -341,6 +399,7 @@ def jacobian_plan(
     fold: bool = True,
     lift: bool = True,
     disconnected_inputs: str = "raise",
+    reverse_cost: float | Literal["auto"] = "auto",
 ) -> JacobianPlan:
     """Detect the sparsity of ``d expression / d wrt``, color it and choose a mode.
 
@@ -357,7 +416,14 @@ def jacobian_plan(
         the row colors in one graph; for dense rows *and* columns) or ``"auto"``: forward or
         reverse, whichever has fewer colors (forward on a tie); when both need more than
         :data:`AUTO_BIDIRECTIONAL_MIN_COLORS`, a bicoloring too, chosen if its JVPs plus
-        :data:`REVERSE_COST` × VJPs cost less than the chosen direction (VJPs weighted too).
+        ``reverse_cost`` × VJPs cost less than the chosen direction (VJPs weighted too).
+        ``"dense"``: ``pytensor.gradient.jacobian`` (vectorized, one VJP per row, nothing
+        colored or folded) gathered into the detected pattern — the same CSR result.
+        ``"auto"`` takes it for small systems: at most
+        ``plans.common.SMALL_DENSE_MAX_ENTRIES`` entries for the backend of
+        ``pytensor.config.mode`` (measured: 200² with C, never with Numba; README "Small
+        systems"); the repr says so. No explicit mode, ``coloring`` or ``dense=False`` falls
+        back.
     sparsity
         A known pattern (scipy.sparse or boolean array of shape ``(expression.size, wrt.size)``,
         or a list of blocks for a list ``wrt``): detection is skipped. It must contain every
@@ -384,6 +450,16 @@ def jacobian_plan(
         What a ``wrt`` that is not part of the graph gets: ``"raise"`` (the default, as in
         ``pytensor.gradient.jacobian``) raises ``pytensor.gradient.DisconnectedInputError``;
         ``"warn"`` gives an all-zero block with a warning, ``"ignore"`` without one.
+    reverse_cost
+        What one VJP costs in JVPs, for ``auto``'s comparison of a bicoloring with one
+        direction. ``"auto"`` (the default): :data:`REVERSE_COST`, unless the choice would
+        differ at the two ends of :data:`REVERSE_COST_RANGE` (the spread measured across
+        problems) — then one JVP and one VJP of this graph are compiled with ``FAST_COMPILE``
+        and timed (CPU time, interleaved, medians; under a second for graphs of a few thousand
+        nodes; see :mod:`sparsediff.plans.measure`) and their ratio decides; the plan's repr
+        says "VJP measured at r JVPs". Clearly separated choices are never measured, so they
+        do not depend on timing. A number: that ratio, never measured (a deterministic
+        choice, e.g. for tests).
     """
     timings: dict[str, float] = {}
     requested_mode = mode
@@ -394,6 +470,16 @@ def jacobian_plan(
     check_format(format)
     if use_op_pushforward not in (True, False, "auto"):
         raise ValueError("use_op_pushforward must be True, False or 'auto'")
+    if not (
+        reverse_cost == "auto"
+        or (
+            isinstance(reverse_cost, int | float)
+            and not isinstance(reverse_cost, bool)
+            and np.isfinite(reverse_cost)
+            and reverse_cost > 0
+        )
+    ):
+        raise ValueError(f"reverse_cost must be 'auto' or a positive number, got {reverse_cost!r}")
 
     m = int(np.prod(expression.type.shape, dtype=np.int64))
     sizes = [int(np.prod(w.type.shape, dtype=np.int64)) for w in wrt_list]
@@ -424,7 +510,7 @@ def jacobian_plan(
     t0 = time.perf_counter()
     able = _probe(expression, wrt_list, mode, use_op_pushforward, full.nnz)
     if mode != "auto":
-        able.require(mode)
+        able.require("reverse" if mode == "dense" else mode)
     elif not (able.allows("forward") or able.allows("reverse")):
         raise buildable.ModeNotBuildable(
             "no mode can be built for this graph: "
@@ -432,7 +518,30 @@ def jacobian_plan(
         )
     n_fwd = n_rev = n_bi = None
     row_colors = None
-    if coloring is not None:
+    ratio: float | None = None
+    measured: ProductCost | None = None
+    dense_reason = None
+    if mode == "dense" and (coloring is not None or dense is False):
+        raise ValueError(
+            "mode='dense' computes pytensor.gradient.jacobian: it takes no coloring and "
+            "no dense=False"
+        )
+    if (
+        mode == "auto"
+        and coloring is None
+        and dense is None
+        and full.nnz
+        and able.allows("reverse")
+        and not is_dense_by_default(m, n, full.nnz)  # tiny or dense: identity seeds, below
+    ):
+        dense_reason = small_dense(m, n, full.nnz)
+        if dense_reason is not None:
+            mode = "dense"
+    if mode == "dense":
+        colors = np.arange(m, dtype=np.int64)
+        chosen = None
+        is_dense = True
+    elif coloring is not None:
         if dense:
             raise ValueError("dense=True and a coloring were both given")
         kind = coloring_kind(coloring)
@@ -494,13 +603,12 @@ def jacobian_plan(
                 bi = color(full, kind="bidirectional", order=order)
                 n_bi = int(bi.n_colors)
             if mode == "auto":
-                if n_fwd is None or n_rev is None:
-                    mode = "reverse" if n_fwd is None else "forward"
-                else:
-                    mode = "forward" if n_fwd <= n_rev else "reverse"
-                uni = n_fwd if mode == "forward" else REVERSE_COST * n_rev
-                if bi is not None and product_cost(bi.n_column_colors, bi.n_row_colors) < uni:
-                    mode = "bidirectional"
+                if bi is not None:
+                    ratio, measured = _reverse_cost(
+                        reverse_cost, n_fwd, n_rev, bi, expression, wrt_list, use_op_pushforward
+                    )
+                    timings["measure"] = measured.seconds if measured is not None else 0.0
+                mode = _auto_direction(n_fwd, n_rev, bi, ratio)
             chosen = {"forward": fwd, "reverse": rev, "bidirectional": bi}[mode]
             if mode == "bidirectional":
                 colors, row_colors = bidirectional_pair(chosen, m, n)
@@ -519,7 +627,7 @@ def jacobian_plan(
         lay = decompression.layout(block, format)
         if mode == "forward":
             pos = decompression.forward_positions(lay, colors[offset : offset + size])
-        elif mode == "reverse":
+        elif mode in ("reverse", "dense"):
             pos = decompression.reverse_positions(lay, colors)
         else:
             pos = decompression.bidirectional_positions(
@@ -561,6 +669,9 @@ def jacobian_plan(
         lift=lift,
         timings=timings,
         excluded=able.excluded() if requested_mode == "auto" else {},
+        reverse_cost=ratio,
+        measured=measured,
+        dense_reason=dense_reason,
     )
 
 
@@ -576,6 +687,18 @@ def _forward_wins(full: sp.csr_array, n_fwd: int | None, able) -> bool:
     return n_fwd <= int(np.bincount(full.indices, minlength=full.shape[1]).max())
 
 
+def _reverse_cost(reverse_cost, n_fwd, n_rev, bi, expression, wrt_list, use_op_pushforward):
+    """The VJP/JVP ratio ``auto`` uses, and the measurement behind it (``None``: none made)."""
+    if reverse_cost != "auto":
+        return float(reverse_cost), None
+    lo, hi = (_auto_direction(n_fwd, n_rev, bi, r) for r in REVERSE_COST_RANGE)
+    if lo == hi:
+        return REVERSE_COST, None
+    measured = measure_reverse_cost(expression, wrt_list, use_op_pushforward)
+    ratio = measured.ratio
+    return (REVERSE_COST if ratio is None else ratio), measured
+
+
 def _probe(expression, wrt_list, mode, use_op_pushforward, nnz) -> buildable.Buildability:
     """Which directions build (see :mod:`sparsediff.buildable`): only those ``mode`` may use;
     forward mode is probed only with the default ``use_op_pushforward="auto"`` (the other
@@ -587,6 +710,7 @@ def _probe(expression, wrt_list, mode, use_op_pushforward, nnz) -> buildable.Bui
         "forward": ("forward",),
         "reverse": ("reverse",),
         "bidirectional": ("forward", "reverse"),
+        "dense": ("reverse",),
     }[mode]
     if use_op_pushforward != "auto":
         directions = tuple(d for d in directions if d != "forward")

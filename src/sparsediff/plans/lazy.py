@@ -73,7 +73,7 @@ __all__ = [
 #: Where in ``optdb`` the expansion runs: after ``stabilize`` (1.5), before ``specialize`` (2).
 EXPAND_POSITION = 1.9
 
-_JACOBIAN_MODES = ("auto", "forward", "reverse", "bidirectional")
+_JACOBIAN_MODES = ("auto", "forward", "reverse", "bidirectional", "dense")
 
 
 def _key(value: Any):
