@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from pytensor.graph.basic import Variable
 from pytensor.raise_op import Assert
 from pytensor.sparse.variable import SparseVariable
+from pytensor.tensor.linalg.summary import SLogDet
 
 __all__ = ["SparsePlusLowRank", "logdet", "spsolve"]
 
@@ -177,11 +178,14 @@ def logdet(
     if A.rank == 0:
         return api.logdet(S, backend=backend, on_error=on_error)
     _, K = _capacitance(S, U, C, "pos", False, backend)
-    det = pt.linalg.det(K)
-    ld = api.logdet(S, backend=backend, on_error=on_error) + pt.log(pt.abs(det))
+    # The value: log|det K|, differentiable. The sign (is A SPD?) comes from the SLogDet Op
+    # itself, not from det(K): PyTensor 3.0.7 rewrites det(K) into prod(diag(LU)) when an LU of
+    # K is in the graph (a solve with A next to this logdet) and drops the pivots' sign.
+    ld = api.logdet(S, backend=backend, on_error=on_error) + pt.log(pt.abs(pt.linalg.det(K)))
+    sign, _ = SLogDet()(K)
     if on_error == "nan":
-        return pt.switch(det > 0, ld, np.nan)
+        return pt.switch(sign > 0, ld, np.nan)
     return Assert(
         "sparse + low-rank logdet: det(I + C UᵀS⁻¹U) is not positive, so S + U C Uᵀ is not "
         "positive definite"
-    )(ld, det > 0)
+    )(ld, sign > 0)

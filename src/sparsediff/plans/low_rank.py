@@ -177,7 +177,9 @@ def low_rank_hessian_plan(
         )
     else:
         sparse_cost = cost
-    sparse_plan = _hessian.hessian_plan(sparse_cost, x, disconnected_inputs="ignore", **kwargs)
+    sparse_plan = _hessian.hessian_plan(
+        sparse_cost, x, disconnected_inputs="ignore", _hint=False, **kwargs
+    )
     rank = cp.rank + int(np.count_nonzero(cp.cross))
     return LowRankHessianPlan(
         cost=cost,
