@@ -159,7 +159,7 @@ def low_rank_hessian_plan(
             "(pt.concatenate) and slice it in the cost"
         )
     for bad in ("sparsity", "coloring", "dense", "lazy"):
-        if kwargs.get(bad) not in (None, False):
+        if kwargs.get(bad) is not None and kwargs.get(bad) is not False:
             raise ValueError(f"low_rank=True does not take {bad}= (it plans the sparse part)")
         kwargs.pop(bad, None)
     (x,) = wrt_list
