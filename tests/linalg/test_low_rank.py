@@ -211,3 +211,25 @@ def test_numba_solve_and_logdet():
     g = pytensor.function([data, U, C], outs, mode=MODE)
     for a, r in zip(f(S0.data, U0, C0), g(S0.data, U0, C0), strict=True):
         np.testing.assert_allclose(a, r, rtol=1e-10)
+
+
+def test_logdet_next_to_a_solve_when_the_capacitance_pivots():
+    """PyTensor 3.0.7 rewrites det(K) into prod(diag(LU)) — without the pivots' sign — when an
+    LU of K is in the graph (the solve's). K = I + C UᵀS⁻¹U below needs a row swap and has a
+    positive determinant: the SPD check must not read the sign from that product."""
+    u1 = np.zeros(N)
+    u1[:4] = 1.0  # |u1| = 2
+    u2 = np.zeros(N)
+    u2[10] = 0.1  # orthogonal to u1
+    U0 = np.stack([u1, u2], axis=1)
+    C0 = np.array([[0.0, 1.0], [1.0, 0.0]])  # the shape a cross term gives
+    S0 = sp.csr_matrix(sp.eye(N))
+    A, data, U, C, S0 = _symbolic(S0, r=2)
+    b = np.linspace(0, 1, N)
+    # two solves with K: PyTensor factors K once (LUFactor), which the det rewrite then reads
+    outs = [sl.spsolve(A, b, assume_a="pos"), sl.spsolve(A, b**2, assume_a="pos"), sl.logdet(A)]
+    y, y2, ld = pytensor.function([data, U, C], outs, mode="CVM")(S0.data, U0, C0)
+    Ad = _dense(S0, S0.data, U0, C0)
+    np.testing.assert_allclose(ld, np.linalg.slogdet(Ad)[1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(y, np.linalg.solve(Ad, b), rtol=1e-12)
+    np.testing.assert_allclose(y2, np.linalg.solve(Ad, b**2), rtol=1e-12)
