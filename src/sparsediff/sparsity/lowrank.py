@@ -22,6 +22,7 @@ needs; all of it is pattern propagation (two passes), no derivative graph is bui
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,9 +152,7 @@ def find_couplings(
         if total + _static_size(c) <= max_rank:
             picked.append(c)
             total += _static_size(c)
-    for _ in range(2):  # prune the couplings the cut cost is linear in (once more after that)
-        if not picked:
-            return empty
+    while picked:  # prune the couplings the cut cost is linear in, until none is left
         fresh = [c.type() for c in picked]
         for f, c in zip(fresh, picked, strict=True):
             f.name = f"{c.name or 'u'}~"
@@ -178,8 +177,6 @@ def find_couplings(
 def hint(cost: Variable, wrt: Variable, n_colors: int, *, stacklevel: int = 4) -> None:
     """Warn (:class:`LowRankHint`) when a plan with ``n_colors`` of ``n`` is dense because of
     a low-rank coupling; called by the default Hessian plan only when it is nearly dense."""
-    import warnings
-
     n = int(np.prod(wrt.type.shape, dtype=np.int64))
     if n < HINT_MIN_SIZE or n_colors < HINT_FRACTION * n:
         return
