@@ -8,7 +8,9 @@
 * PyMC-style log-densities: ``pt.switch`` bounds checks, ``log1p``, ``logsumexp``, ``gammaln``
   and ``check_parameters``-style assertions (``pytensor.raise_op.Assert``);
 * quadratic costs (constant Hessians) and piecewise-constant expressions (zero Jacobians);
-* convolutions (the cases of sparsejac's own test suite).
+* convolutions (the cases of sparsejac's own test suite);
+* an ICAR (BYM-style) log-density on a lattice with a soft sum-to-zero constraint: a sparse
+  Hessian plus a rank-one term (``sd.hessian(..., low_rank=True)``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,42 @@ def cge(n_sectors: int = 40, n_factors: int = 4, seed: int = 0, no_zeros: bool =
 
 def cge_point(x, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0.5, 1.5, x.type.shape)
+
+
+def lattice_edges(N: int) -> tuple[np.ndarray, np.ndarray]:
+    """The edges (i, j) of the N×N lattice graph (4-neighbour), as two index arrays."""
+    idx = np.arange(N * N).reshape(N, N)
+    ei = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    ej = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    return ei, ej
+
+
+def icar(N: int, hyper: bool = False, tau: float = 1.5, eps: float = 1e-3, seed: int = 0):
+    """An ICAR log-density on the N×N lattice with Poisson counts, as PyMC writes it.
+
+    ``Σ (y x − eˣ) − ½ τ Σ_edges (x_i − x_j)² − ½ (Σx / (eps·n))²``: the Hessian is
+    ``−diag(eˣ) − τ L`` (a 5-point graph Laplacian) plus a rank-one term (the soft sum-to-zero
+    constraint couples every pair). With ``hyper`` the unknowns are ``θ = [x, log τ]`` (a
+    Gamma(1, 1)-like prior on τ): the precision couples τ with every ``x`` too.
+    Returns ``(cost, wrt)``.
+    """
+    n = N * N
+    ei, ej = lattice_edges(N)
+    y = np.random.default_rng(seed).poisson(2.0, n).astype(float)
+    if hyper:
+        theta = pt.vector("theta", shape=(n + 1,))
+        x, log_tau = theta[:n], theta[n]
+        tau_v, wrt = pt.exp(log_tau), theta
+    else:
+        x = pt.vector("x", shape=(n,))
+        tau_v, wrt = tau, x
+    likelihood = (y * x - pt.exp(x)).sum()
+    prior = -0.5 * tau_v * ((x[ei] - x[ej]) ** 2).sum()
+    sum_to_zero = -0.5 * (x.sum() / (eps * n)) ** 2
+    cost = likelihood + prior + sum_to_zero
+    if hyper:
+        cost = cost + 0.5 * (n - 1) * log_tau - tau_v
+    return cost, wrt
 
 
 def rbc_steady_state():

@@ -49,6 +49,7 @@ from sparsediff.solvers import (
     ode_functions,
 )
 from sparsediff.sparsity import (
+    LowRankHint,
     SparsityWarning,
     hessian_sparsity,
     jacobian_sparsity,
@@ -64,6 +65,7 @@ __all__ = [
     "IpoptFunctions",
     "JacobianPlan",
     "LeastSquaresFunctions",
+    "LowRankHint",
     "MinimizeFunctions",
     "NewtonResult",
     "NewtonSolver",

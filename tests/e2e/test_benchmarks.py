@@ -269,3 +269,15 @@ def test_bench_newton_tiny(capsys):
         assert fills[-1] <= 1.25 * min(fills[:-1])
         assert all(r.split("|")[6].strip().isdigit() for r in rows)  # Newton converged
     assert "auto's predicted fill" in out
+
+
+def test_bench_low_rank_small_case():
+    """benchmarks/bench_low_rank.py on a 4×4 lattice: one table row, every column timed, the
+    sparse + low-rank Hessian and its logdet equal to the dense ones."""
+    from benchmarks import bench_low_rank
+
+    rows, medians = bench_low_rank.bench_side(4, dense_max=100, repeats=1, mode="FAST_COMPILE")
+    assert len(rows) == 1 and rows[0].startswith("| 16 |")
+    assert set(medians) == {"low-rank", "low-rank logdet", "plain", "dense", "dense logdet"}
+    errors = rows[0].split("|")[-2].split("/")
+    assert all(float(e) < 1e-10 for e in errors)

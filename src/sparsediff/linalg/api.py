@@ -20,6 +20,7 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.sparse.basic import CSM
 from pytensor.sparse.variable import SparseVariable
 
+from sparsediff.linalg import low_rank
 from sparsediff.linalg.library import resolve_backend
 from sparsediff.linalg.ops import CholeskyOp, InvDiag, LogDet, SpSolve
 from sparsediff.plans.lazy import expand
@@ -77,8 +78,12 @@ def spsolve(
     symmetric part by Cholesky/LDLᵀ (``backend``: see :func:`sparsediff.linalg.backend`).
     Differentiable w.r.t. ``b`` and A's data (``Ā`` on A's pattern only), to any order.
     Singular / non-SPD matrices raise ``SingularMatrixError`` / ``NotPositiveDefiniteError``
-    when the function runs.
+    when the function runs. ``A`` may be a :class:`~sparsediff.linalg.SparsePlusLowRank`
+    (``sd.hessian(..., low_rank=True)``): solved exactly by Woodbury with the factor of its
+    sparse part, which must be nonsingular (:mod:`sparsediff.linalg.low_rank`).
     """
+    if isinstance(A, low_rank.SparsePlusLowRank):
+        return low_rank.spsolve(A, b, assume_a=assume_a, transposed=transposed, backend=backend)
     fmt, data, indices, indptr, shape, n = _triple(A, "spsolve")
     name = resolve_backend(backend, assume_a)
     b = pt.as_tensor_variable(b)
@@ -95,8 +100,12 @@ def logdet(A, backend: str | None = None, on_error: str = "raise") -> pt.TensorV
     Gradient: ``A⁻ᵀ`` on A's pattern, by selected inversion of the factor (a small multiple of
     one factorization). ``on_error="raise"``: a matrix that is not SPD raises
     ``NotPositiveDefiniteError`` when the function runs; ``"nan"``: returns NaN (gradient NaN).
+    A :class:`~sparsediff.linalg.SparsePlusLowRank` ``S + U C Uᵀ`` (SPD ``S``) goes by the
+    matrix determinant lemma (:mod:`sparsediff.linalg.low_rank`).
     """
     _check_on_error(on_error)
+    if isinstance(A, low_rank.SparsePlusLowRank):
+        return low_rank.logdet(A, backend=backend, on_error=on_error)
     fmt, data, indices, indptr, shape, _ = _triple(A, "logdet")
     return LogDet(fmt, resolve_backend(backend, "pos"), on_error)(data, indices, indptr, shape)
 

@@ -32,7 +32,7 @@ from sparsediff.coloring.validity import as_colors
 from sparsediff.decompression import Layout
 from sparsediff.plans import common
 from sparsediff.plans.keep_inputs import keep_inputs, user_inputs
-from sparsediff.sparsity import hessian_sparsity
+from sparsediff.sparsity import hessian_sparsity, lowrank
 from sparsediff.sparsity.pattern import as_pattern
 
 __all__ = ["HessianPlan", "hessian", "hessian_plan"]
@@ -191,6 +191,7 @@ def hessian_plan(
     fold: bool = True,
     lift: bool = True,
     disconnected_inputs: str = "raise",
+    _hint: bool = True,
 ):
     """Detect the (symmetric) Hessian pattern of scalar ``cost``, color it, plan the HVPs.
 
@@ -305,6 +306,8 @@ def hessian_plan(
     else:
         positions = decompression.star_positions(lay, colors)
     timings["positions"] = time.perf_counter() - t0
+    if _hint and sparsity is None and coloring is None:
+        lowrank.hint(cost, w, common.n_colors_of(colors))  # dense because of (x.sum())**2?
 
     return HessianPlan(
         cost=cost,

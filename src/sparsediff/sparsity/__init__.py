@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from pytensor.graph.basic import Variable
 
+from sparsediff.sparsity.lowrank import LowRankHint
 from sparsediff.sparsity.propagate import hessian_sparsity
 from sparsediff.sparsity.propagate import jacobian_sparsity as _jacobian_sparsity
 from sparsediff.sparsity.registry import (
@@ -14,6 +15,7 @@ from sparsediff.sparsity.registry import (
 )
 
 __all__ = [
+    "LowRankHint",
     "NotConcrete",
     "RuleContext",
     "SparsityWarning",
