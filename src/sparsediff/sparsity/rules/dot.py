@@ -3,7 +3,8 @@
 ``dot(A, B)[i, j] = sum_l A[i, l] B[l, j]`` couples ``(i, j)`` to ``B[l, j]`` wherever
 ``A[i, l]`` can be nonzero and to ``A[i, l]`` wherever ``B[l, j]`` can be. For a constant
 operand (dense or ``scipy.sparse``) "can be nonzero" is its actual structure, which is what
-makes products with constant stencil or incidence matrices exact.
+makes products with constant stencil or incidence matrices exact; so is a ``pytensor.sparse``
+matrix whose structure the graph fixes (:func:`sparse_structure`), even if its values are not.
 """
 
 from __future__ import annotations
@@ -11,15 +12,47 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from pytensor.graph.basic import Constant
+from pytensor.sparse.basic import CSM
+from pytensor.sparse.basic import Transpose as SparseTranspose
+from pytensor.sparse.type import SparseTensorType
 
 from sparsediff.sparsity import pattern as pat
 from sparsediff.sparsity.registry import RuleContext
 
-__all__ = ["dot_rule", "product_pattern", "value_structure"]
+__all__ = ["dot_rule", "product_pattern", "sparse_structure", "value_structure"]
+
+
+def sparse_structure(var) -> sp.csr_array | None:
+    """The structure of a ``pytensor.sparse`` variable, where the graph fixes it.
+
+    A constant's stored entries; ``CSM(data, indices, indptr, shape)`` with constant
+    ``indices``/``indptr``/``shape`` (e.g. a sparse Jacobian of sparsediff's, or a matrix whose
+    values are inputs): those positions, whatever the data; a sparse transpose: the transposed
+    structure. ``None`` where it is not known (the values of a sparse input variable).
+    """
+    if isinstance(var, Constant):
+        return pat.as_pattern(sp.csr_array(var.data)) if sp.issparse(var.data) else None
+    node = var.owner
+    if node is None:
+        return None
+    if isinstance(node.op, SparseTranspose):
+        inner = sparse_structure(node.inputs[0])
+        return None if inner is None else pat.as_pattern(inner.T)
+    if isinstance(node.op, CSM) and all(isinstance(i, Constant) for i in node.inputs[1:]):
+        indices, indptr, shape = (np.asarray(i.data) for i in node.inputs[1:])
+        cls = sp.csr_array if node.op.format == "csr" else sp.csc_array
+        ones = np.ones(indices.size, dtype=bool)
+        return pat.as_pattern(cls((ones, indices, indptr), shape=tuple(int(d) for d in shape)))
+    return None
 
 
 def value_structure(var, ctx: RuleContext, shape: tuple[int, int]) -> sp.csr_array:
-    """Where a 2-D operand can be nonzero: its structure if constant, else everywhere."""
+    """Where a 2-D operand can be nonzero: its structure if constant (or a sparse variable
+    of fixed structure, :func:`sparse_structure`), else everywhere."""
+    if isinstance(var.type, SparseTensorType):
+        structure = sparse_structure(var)
+        if structure is not None:
+            return structure
     if isinstance(var, Constant):
         data = var.data
         if sp.issparse(data):
