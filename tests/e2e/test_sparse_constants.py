@@ -257,10 +257,11 @@ def test_jacobian_vector_residual(mode):
     m=st.integers(1, 12),
     density=st.floats(0.02, 0.5),
     seed=st.integers(0, 2**16),
+    fmt=st.sampled_from(["csr", "csc"]),
 )
-def test_random_sparse_matrix_hessian(n, m, density, seed):
+def test_random_sparse_matrix_hessian(n, m, density, seed, fmt):
     """sum(a * log1p((z @ W)²)) for random sparse W (n, m): sparse == dense, exact pattern."""
-    Wr = sp.random(n, m, density=density, format="csr", random_state=seed)
+    Wr = sp.random(n, m, density=density, format=fmt, random_state=seed)
     x = pt.vector("x", shape=(n + 1,))
     z, a = x[:n], x[n]
     cost = (a * pt.log1p(ps.dot(z, Wr) ** 2)).sum() + (z**4).sum()
@@ -272,13 +273,52 @@ def test_random_sparse_matrix_hessian(n, m, density, seed):
     assert sd.hessian_sparsity(cost, x).nnz == sd.hessian_sparsity(dense, x).nnz
 
 
+def test_sparse_input_without_shape_is_a_clear_error():
+    """A sparse input (data, not a constant) needs a static shape for the plan."""
+    z = pt.vector("z", shape=(N,))
+    Win = ps.csr_matrix("W", dtype="float64")
+    with pytest.raises(ValueError, match="give its inputs static shapes"):
+        sd.jacobian(ps.dot(Win, z**2), z)  # the expression's shape is unknown
+    with pytest.raises(ValueError, match="sparse matrix W has no static shape"):
+        sd.hessian((ps.dot(Win, z**2) * z).sum(), z)  # the cost's is known, W's is not
+
+
+def test_sparse_input_with_shape():
+    """A sparse input of static shape, not in wrt: its values are data (the pattern assumes
+    every entry can be nonzero), the Jacobian is exact."""
+    z = pt.vector("z", shape=(N,))
+    Win = ps.csr_matrix("W", dtype="float64", shape=(N, N))
+    F = ps.dot(Win, z**2) + pt.exp(z)
+    J = sd.jacobian(F, z, dense=False)
+    zv = np.linspace(-1, 1, N)
+    got = pytensor.function([z, Win], J, mode="FAST_COMPILE")(zv, sp.csr_matrix(W))
+    np.testing.assert_allclose(got.toarray(), W.toarray() * 2 * zv + np.diag(np.exp(zv)))
+
+
 # --- marked backend subsets --------------------------------------------------------------------
 
 
 @pytest.mark.numba
-@pytest.mark.parametrize(("name", "flat"), [("car", False), ("car_vector", True), ("grw", False)])
+@pytest.mark.parametrize(("name", "flat"), [("car", False), ("car_vector", True)])
 def test_numba_backend(name, flat):
     _hessian_case(name, flat, mode="NUMBA")
+
+
+@pytest.mark.jax
+def test_jax_sparse_input_same_error_as_pytensor():
+    """PyTensor's JAX backend takes no scipy.sparse inputs (constants are fine): sparsediff's
+    function fails exactly as the user's own graph does, not with a new error."""
+    pytest.importorskip("jax")
+    z = pt.vector("z", shape=(N,))
+    Win = ps.csr_matrix("W", dtype="float64", shape=(N, N))
+    F = ps.dot(Win, z**2) + pt.exp(z)
+    values = (np.linspace(-1, 1, N), sp.csr_matrix(W))
+    with pytest.raises(Exception) as plain:
+        pytensor.function([z, Win], F, mode="JAX")(*values)
+    J = sd.jacobian(F, z, dense=False)
+    with pytest.raises(type(plain.value)) as ours:
+        pytensor.function([z, Win], J, mode="JAX")(*values)
+    assert str(ours.value).splitlines()[0] == str(plain.value).splitlines()[0]
 
 
 @pytest.mark.jax

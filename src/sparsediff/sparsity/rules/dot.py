@@ -17,7 +17,7 @@ from pytensor.sparse.basic import Transpose as SparseTranspose
 from pytensor.sparse.type import SparseTensorType
 
 from sparsediff.sparsity import pattern as pat
-from sparsediff.sparsity.registry import RuleContext
+from sparsediff.sparsity.registry import NotConcrete, RuleContext
 
 __all__ = ["dot_rule", "product_pattern", "sparse_structure", "value_structure"]
 
@@ -83,10 +83,23 @@ def product_pattern(a_pattern, b_pattern, a_struct, b_struct) -> pat.Pattern | N
     return pat.union(parts)
 
 
+def _operand_shape(var, ctx: RuleContext) -> tuple[int, ...]:
+    try:
+        return ctx.shape(var)
+    except NotConcrete:
+        if not isinstance(var.type, SparseTensorType):
+            raise
+        raise ValueError(
+            f"the sparse matrix {var.name or var} has no static shape, so the shape of the "
+            "product cannot be known at plan time: create it with one, e.g. "
+            f'ps.csr_matrix("{var.name or "W"}", shape=(m, n)), or pass it as a constant'
+        ) from None
+
+
 def dot_rule(op, node, input_patterns, ctx: RuleContext):
     a, b = node.inputs
-    a_shape = _as_matrix_shape(ctx.shape(a), is_left=True)
-    b_shape = _as_matrix_shape(ctx.shape(b), is_left=False)
+    a_shape = _as_matrix_shape(_operand_shape(a, ctx), is_left=True)
+    b_shape = _as_matrix_shape(_operand_shape(b, ctx), is_left=False)
     a_struct = value_structure(a, ctx, a_shape)
     b_struct = value_structure(b, ctx, b_shape)
     return [product_pattern(input_patterns[0], input_patterns[1], a_struct, b_struct)]
