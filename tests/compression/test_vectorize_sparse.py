@@ -90,8 +90,7 @@ def test_add_sd_batched():
 
 
 def test_unbatched_sparse_ops_rebuilt():
-    """Sparse Ops of constants only (sp_sum, transpose, dense_from_sparse) are left as they are
-    (PyTensor wrapped them in a Blockwise, which cannot hold a sparse input)."""
+    """Sparse Ops of constants only (sp_sum, transpose, dense_from_sparse) stay as they are."""
     x = pt.vector("x", shape=(5,))
     out = x * ps.sp_sum(WS, axis=0) + ps.dense_from_sparse(WS.T).sum(axis=1)
     xb = pt.matrix("xb", shape=(3, 5))

@@ -2,10 +2,10 @@
 
 A compressed product batches every JVP / VJP / HVP over the colors with ``vectorize_graph``
 (:mod:`sparsediff.compression.products`). PyTensor 3.0.7 wraps an Op without a rule in a
-``Blockwise``, which cannot hold a sparse input at all: ``ps.dot(z, W)`` with ``W`` a
-``pytensor.sparse`` constant (a CAR prior's neighbourhood matrix) failed to vectorize, and so
-did every sparse Op that merely sits in the graph with unbatched inputs (``W.T`` in the
-gradient), because ``vectorize_graph`` visits every node between the seeds and the outputs.
+``Blockwise``, which cannot hold a sparse operand: it builds its core node from *dense* dummy
+inputs, so ``ps.dot(Z, W)`` with ``W`` a ``pytensor.sparse`` constant (a CAR prior's
+neighbourhood matrix) and ``Z`` batched failed ("Sparse dot product should have at least one
+sparse variable as inputs"), and so did the sparse Ops of its gradient.
 
 The rules here:
 
@@ -15,11 +15,13 @@ The rules here:
   unfolded again. PyTensor's own rule does the same for ``StructuredDot`` (kept);
 * ``AddSD`` (sparse + dense is dense) of a batched dense operand: the dense sum, broadcast;
 * every other ``pytensor.sparse`` Op (:func:`sparse_op_classes`): rebuilt as it is when no
-  input is batched (``W.T``, ``DenseFromSparse(W)``, ``sp_sum(W)`` of constants), and a clear
-  error when one is. A batched input of such an Op means a sparse matrix that depends on
-  ``wrt`` (``ps.mul(W, tau)`` with ``tau`` in ``wrt``), i.e. one sparse matrix per color,
-  which ``pytensor.sparse`` cannot represent; the error says how to write the graph instead.
-  An error is better than the ``Blockwise`` crash (or a wrong answer) it replaces.
+  input is batched, and a clear error when one is (PyTensor's ``AddSD`` and
+  ``SparseDenseMultiply`` rules raise even with nothing batched; its fallback crashes). A
+  batched input of such an Op means a sparse matrix that depends on ``wrt``
+  (``ps.multiply(W, tau)`` with ``tau`` in ``wrt``), i.e. one sparse matrix per color, which
+  ``pytensor.sparse`` cannot represent; the error (:class:`sparsediff._sparse_ops.
+  SparseDependsOnWrt`, usually raised earlier, by detection) says how to write the graph
+  instead. An error is better than the ``Blockwise`` crash (or a wrong answer) it replaces.
 """
 
 from __future__ import annotations
