@@ -251,6 +251,28 @@ def test_jacobian_vector_residual(mode):
     assert sd.jacobian_sparsity(F, z).nnz == sd.jacobian_sparsity(F_dense, z).nnz
 
 
+def test_minimize_laplace_mode_vector_product():
+    """sd.optimize.minimize of the CAR objective with ``ps.dot(z, W)`` (PyTensor's own gradient
+    of it fails): the mode and its gradient w.r.t. the hyperparameters equal the dense model's,
+    and central differences."""
+    z, theta = pt.vector("z", shape=(N,)), pt.vector("theta", shape=(2,))
+    fns = []
+    for sparse in (True, False):
+        z_star, _ = sd.optimize.minimize(-car_vector(z, theta, sparse), z)
+        outs = [z_star, pytensor.grad(z_star.sum(), theta)]
+        fns.append(pytensor.function([z, theta], outs, mode="FAST_COMPILE"))
+    z0, tv = np.zeros(N), np.array([0.3, 0.4])
+    (zs, gs), (zd, gd) = fns[0](z0, tv), fns[1](z0, tv)
+    np.testing.assert_allclose(zs, zd, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gs, gd, rtol=1e-8)
+    h = 1e-6
+    fd = [
+        (fns[0](z0, tv + h * e)[0].sum() - fns[0](z0, tv - h * e)[0].sum()) / (2 * h)
+        for e in np.eye(2)
+    ]
+    np.testing.assert_allclose(gs, fd, rtol=1e-5)
+
+
 @settings(max_examples=5, deadline=None)
 @given(
     n=st.integers(3, 30),
