@@ -251,6 +251,13 @@ def test_jacobian_vector_residual(mode):
     assert sd.jacobian_sparsity(F, z).nnz == sd.jacobian_sparsity(F_dense, z).nnz
 
 
+def test_check_hessian_and_jacobian_of_vector_products():
+    """sd.check_* differentiate the user's graph densely as the reference: they work on it."""
+    cost, _, wrt, _, _ = _build(car_vector, flat=True)
+    assert sd.check_hessian(cost, wrt, raise_on_failure=True)
+    assert sd.check_jacobian(ps.dot(W, wrt[:N] ** 2) * wrt[N], wrt, raise_on_failure=True)
+
+
 def test_minimize_laplace_mode_vector_product():
     """sd.optimize.minimize of the CAR objective with ``ps.dot(z, W)`` (PyTensor's own gradient
     of it fails): the mode and its gradient w.r.t. the hyperparameters equal the dense model's,
