@@ -9,9 +9,11 @@ Each line says why the registration exists:
    ``ProdWithoutZeros``) into sparsediff's pushforward registry: PyTensor 3.0.7 cannot push a
    tangent forward through them, so forward and bidirectional mode would not build.
 3. **Vectorization rules** (:data:`sparsediff.compression.vectorize.VECTORIZE_RULES`: ``Split``,
-   uneven ``Join``, ``IncSubtensor``, ``IfElse``, ``OpFromGraph``, ``Scan``) into PyTensor's
+   uneven ``Join``, ``IncSubtensor``, ``IfElse``, ``OpFromGraph``, ``Scan``, and the
+   ``pytensor.sparse`` Ops of :mod:`sparsediff.compression.vectorize_sparse`) into PyTensor's
    ``_vectorize_node``: without them ``vectorize_graph`` wraps these Ops in a ``Blockwise``, which
-   the C and Python backends run as one Python loop iteration per color.
+   the C and Python backends run as one Python loop iteration per color (and which cannot hold
+   a sparse input at all: a graph with ``ps.dot(z, W)`` did not build).
 4. **The rewrite** ``share_constant_csm_structure`` (specialize): compiled functions hand out
    sparsediff's constant ``indices``/``indptr`` read-only instead of copying them (O(nnz)) on
    every call.

@@ -1,7 +1,9 @@
 """Checks of what users pass in: ``wrt``, expressions, shapes — one clear error each.
 
 Every entry point (detection, plans, checks, solvers, adapters) validates through these, so a
-bad ``wrt`` gets the same message wherever it is given.
+bad ``wrt`` gets the same message wherever it is given. Expressions and costs come back ready to
+be differentiated: sparse products of vectors are made matrix products
+(:mod:`sparsediff._sparse_ops`; PyTensor cannot differentiate the vector ones).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pytensor.tensor.type import TensorType
 from pytensor.tensor.variable import TensorVariable
 
 from sparsediff._fold_indices import fold_integer_graph
+from sparsediff._sparse_ops import matrix_sparse_products
 
 __all__ = ["as_expression", "as_wrt_list", "check_cost", "check_wrt", "static_shape_of"]
 
@@ -90,6 +93,7 @@ def as_expression(expression, what: str = "expression") -> TensorVariable:
             "expressions have derivatives"
         )
     shape = static_shape_of(expression, what)
+    (expression,) = matrix_sparse_products([expression])
     if tuple(expression.type.shape) != shape:
         expression = pt.specify_shape(expression, shape)
     return expression
@@ -107,4 +111,5 @@ def check_cost(cost) -> TensorVariable:
         )
     if cost.dtype not in pt.type.continuous_dtypes:
         raise TypeError(f"cost {cost} has dtype {cost.dtype}: it must be floating point")
+    (cost,) = matrix_sparse_products([cost])
     return cost

@@ -212,6 +212,7 @@ def test_jax_substitute_follows_the_sequential_loop_on_any_schedule(seed):
         (True, 6, [4, -1, 0, 2]),  # set, cover 2/3 ≥ MIN_COVER, a negative index
         (True, 10, [9, 3]),  # set, sparse: stays a scatter
         (False, 6, [1, 1, 4, 0]),  # repeated indices: stays a scatter (sums)
+        (False, 256, np.arange(256, dtype=np.uint8)[::-1]),  # uint8: idx + n overflowed
     ],
 )
 def test_constant_index_scatter_equals_numpy(set_, n, idx):
@@ -221,11 +222,12 @@ def test_constant_index_scatter_equals_numpy(set_, n, idx):
 
     x = pt.vector("x", shape=(n,))
     y = pt.vector("y", shape=(len(idx),))
-    index = np.asarray(idx, dtype=np.int64)
+    index = idx if isinstance(idx, np.ndarray) else np.asarray(idx, dtype=np.int64)
     out = pt.set_subtensor(x[index], y) if set_ else pt.inc_subtensor(x[index], y)
     f = pytensor.function([x, y], out, mode="JAX")
     node = next(a for a in f.maker.fgraph.apply_nodes if isinstance(a.op, AdvancedIncSubtensor1))
-    unique = len(set(np.where(index < 0, index + n, index).tolist())) == index.size
+    wide = index.astype(np.int64)
+    unique = len(set(np.where(wide < 0, wide + n, wide).tolist())) == index.size
     expect_gather = unique and (not set_ or index.size >= 0.5 * n)
     assert (_gather_form(node.op, node) is not None) == expect_gather
     rng = np.random.default_rng(1)

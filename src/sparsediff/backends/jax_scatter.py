@@ -40,7 +40,8 @@ def _gather_form(op, node):
     setting = bool(op.set_instead_of_inc)
     if setting and idx.size < MIN_COVER * n:
         return None  # a sparse "set": XLA's scatter is the faster of the two there
-    idx = np.where(idx < 0, idx + n, idx).astype(np.int64)
+    idx = idx.astype(np.int64)  # first: ``idx + n`` overflows a small dtype (uint8 indices)
+    idx = np.where(idx < 0, idx + n, idx)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         return None  # PyTensor raises (or JAX clips): keep that behaviour
     src = np.full(n, -1, dtype=np.int64)

@@ -21,6 +21,8 @@ vectorize them natively:
   once per color.
 
 * ``Scan``: one loop batched inside (:mod:`sparsediff.compression.vectorize_scan`).
+* ``pytensor.sparse`` Ops (``ps.dot`` of a batched dense operand and a sparse constant, and
+  every sparse Op left unbatched): :mod:`sparsediff.compression.vectorize_sparse`.
 
 :data:`VECTORIZE_RULES` lists them; :mod:`sparsediff._register` registers them with PyTensor's
 ``_vectorize_node`` dispatch. :func:`core_shapes` is a scoped override used while
@@ -48,6 +50,7 @@ from pytensor.tensor.blockwise import vectorize_node_fallback
 from pytensor.tensor.subtensor import IncSubtensor
 
 from sparsediff.compression.vectorize_scan import vectorize_scan
+from sparsediff.compression.vectorize_sparse import SPARSE_VECTORIZE_RULES
 
 __all__ = [
     "VECTORIZE_RULES",
@@ -234,4 +237,5 @@ VECTORIZE_RULES = {
     IncSubtensor: vectorize_inc_subtensor,
     IfElse: vectorize_ifelse,
     Scan: vectorize_scan,
+    **SPARSE_VECTORIZE_RULES,
 }

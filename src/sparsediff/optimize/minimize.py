@@ -32,6 +32,7 @@ from pytensor.graph.fg import FunctionGraph
 from pytensor.tensor.variable import TensorVariable
 from scipy.optimize import OptimizeResult
 
+from sparsediff._sparse_ops import matrix_sparse_products
 from sparsediff.optimize import _factor
 from sparsediff.optimize._core import OptimizeOp, find_parameters, pack_unknowns
 from sparsediff.optimize.root import check_method, check_options
@@ -362,6 +363,7 @@ def minimize(
         )
     if objective.dtype not in pt.type.continuous_dtypes:
         raise TypeError(f"{what}: the objective has dtype {objective.dtype}; it must be float")
+    (objective,) = matrix_sparse_products([objective])  # ps.dot(z, W): see _sparse_ops.py
     packing, (objective,) = pack_unknowns([objective], x, what)
     params = find_parameters(objective, packing.flat)
     fgraph = FunctionGraph([packing.flat, *params], [objective])

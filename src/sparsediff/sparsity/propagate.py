@@ -17,9 +17,11 @@ from pytensor.gradient import DisconnectedGrad, DisconnectedInputError
 from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.traversal import ancestors
+from pytensor.sparse.type import SparseTensorType
 from pytensor.tensor.random.op import RandomVariable
 from scipy import sparse as sp
 
+from sparsediff._sparse_ops import matrix_sparse_products, sparse_depends_on_wrt
 from sparsediff._validate import as_wrt_list
 from sparsediff.sparsity import pattern as pat
 from sparsediff.sparsity.graph import prepare_graph, wrt_seeds
@@ -166,6 +168,10 @@ def propagate(
             continue
         if not any(_differentiable(out) for out in node.outputs):
             continue  # integer/boolean results (Shape, comparisons...) carry no derivative
+        if any(isinstance(out.type, SparseTensorType) for out in node.outputs):
+            # its pattern would be a dense block over all m·n entries, its products one sparse
+            # matrix per color: see sparsediff/_sparse_ops.py
+            raise sparse_depends_on_wrt(node.op, "computes a sparse matrix from wrt")
         rule = find_rule(node.op)
         if rule is None:
             outputs = _fallback(node, input_patterns, ctx, "no rule is registered")
@@ -205,7 +211,7 @@ def jacobian_sparsity(
     the graph gets; this internal function defaults to "ignore" (an empty block), the public
     ``sparsediff.jacobian_sparsity`` to "raise".
     """
-    expression = pt.as_tensor_variable(expression)
+    (expression,) = matrix_sparse_products([pt.as_tensor_variable(expression)])
     wrt_list, as_list = as_wrt_list(wrt)
     _handle_disconnected(expression, wrt_list, consider_constant, disconnected_inputs)
     fgraph, fresh_wrt = prepare_graph([expression], wrt_list, consider_constant)
@@ -258,6 +264,7 @@ def hessian_sparsity(
             f"hessian_sparsity needs a scalar cost, got {cost} with {cost.type.ndim} dimensions; "
             "reduce it (e.g. with .sum()) or use jacobian_sparsity of its gradient"
         )
+    (cost,) = matrix_sparse_products([cost])  # PyTensor cannot differentiate vector ones
     wrt_list, as_list = as_wrt_list(wrt)
     _handle_disconnected(
         cost, wrt_list, consider_constant, disconnected_inputs, what="Hessian", stacklevel=4
