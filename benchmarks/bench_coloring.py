@@ -26,9 +26,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import benchmarks.threads  # noqa: F401  (one BLAS thread, set before NumPy loads)
+
+# isort: split
 import numpy as np
 import scipy.sparse as sp
 

@@ -38,6 +38,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import benchmarks.threads  # noqa: E402, F401  (one BLAS thread; children inherit it)
+
 PROBLEMS = ("fd1d", "bratu2d", "dsge", "cge")
 VARIANTS = ("sparse", "dense", "pt")
 PHASES = ("plan", "build", "compile", "first")
