@@ -134,6 +134,20 @@ def test_mul_by_zero_constant_entries_are_zero_even_for_inf():
     np.testing.assert_allclose(fn(np.array([0.0, 2.0, 0.0])), [0.0, np.log(2.0), 0.0])
 
 
+def test_partly_zero_factor_restricts_the_product_to_its_varying_entries():
+    """(c * exp(x)) * sin(x) with c zero at 4 of 6 entries: the product (and sin) runs on 2."""
+    x = pt.vector("x", shape=(6,))
+    c = np.array([0.0, 2.0, 0.0, 0.0, 3.0, 0.0])
+    B = (c * pt.exp(x)) * pt.sin(x) + 1.0
+    lifted = gather(B, np.arange(6))
+    fn = pytensor.function([x], lifted, mode="FAST_COMPILE")
+    xv = np.linspace(0.1, 1.0, 6)
+    np.testing.assert_allclose(fn(xv), c * np.exp(xv) * np.sin(xv) + 1.0, rtol=1e-15)
+    nodes = pytensor.graph.traversal.applys_between([x], [lifted])
+    sizes = [o.type.shape for n in nodes for o in n.outputs if str(n.op) == "Sin"]
+    assert sizes == [(2,)]
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 def test_assemble(fmt):
     P = sp.csr_array(np.array([[1, 0, 1], [0, 1, 0]], dtype=bool))

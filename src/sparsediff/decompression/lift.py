@@ -227,11 +227,17 @@ def _part_of_elemwise(node, parts: list[_Part], length: int) -> _Part:
         varying |= p.varying_mask()
     zero = None
     if isinstance(op.scalar_op, ps_scalar.Mul):
-        # 0 * anything is 0 (for finite values): a constant zero factor fixes the entry.
+        # 0 * anything is 0 (for finite values): a constant zero factor fixes the entry, also
+        # where the factor is only partly constant (e.g. a seed's zeros around the entries
+        # that vary): the product is then computed on the factor's varying entries only.
         for p in parts:
-            if p.is_constant:
-                z = np.asarray(p.const) == 0
-                zero = z if zero is None else zero | z
+            if p.const is None or p.vidx is None:
+                continue
+            z = np.broadcast_to(np.asarray(p.const).reshape(-1) == 0, (length,))
+            if not p.is_constant:
+                z = z.copy()
+                z[p.vidx] = False
+            zero = z if zero is None else zero | z
         if zero is not None:
             varying &= ~np.broadcast_to(zero, (length,))
     vidx = np.flatnonzero(varying)
