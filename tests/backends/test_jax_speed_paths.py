@@ -293,3 +293,34 @@ def test_csc_result_shares_its_coo_indices():
     assert isinstance(out, shared_structure_classes()[1])
     assert _entry_result_shapes(jax_callable(f), jnp.asarray(xv)) == [(int(out.data.shape[0]),)]
     np.testing.assert_allclose(np.asarray(out.todense()), fc(xv).toarray(), rtol=1e-14)
+
+
+def _primitives(jaxpr) -> list[str]:
+    """Every primitive of a jaxpr, nested jaxprs (jit, loops) included."""
+    out = []
+    for eqn in jaxpr.eqns:
+        out.append(eqn.primitive.name)
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, list | tuple) else [v]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    out.extend(_primitives(inner))
+    return out
+
+
+@pytest.mark.parametrize("family", ["bratu2d", "brusselator2d"])
+def test_stencil_jacobians_compile_to_a_fill_and_one_scatter(family):
+    """The decompression of the stencil problems on JAX: the varying entries computed on
+    slices of x (no gather), then one scatter into the constant fill; values as the C backend."""
+    import jax.numpy as jnp
+
+    p, f = _compiled(family, 400, "auto", "JAX")
+    _, fc = _compiled(family, 400, "auto", "CVM")
+    g = jax_callable(f)
+    x = p.x0 + np.random.default_rng(5).uniform(0.0, 0.1, p.n)
+    prims = _primitives(jax.make_jaxpr(g)(jnp.asarray(x)).jaxpr)
+    assert "gather" not in prims, prims
+    assert prims.count("scatter") == 1, prims
+    got, expected = _csr(f(x)), sp.csr_array(fc(x))
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_allclose(got.data, expected.data, rtol=1e-14, atol=1e-14)
