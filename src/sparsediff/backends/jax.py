@@ -5,6 +5,8 @@ PyTensor 3.0.7 cannot compile a graph that *builds* a sparse matrix with ``mode=
 
 * ``CSR(data, indices, indptr, shape)`` becomes ``jax.experimental.sparse.BCSR((data, indices,
   indptr), shape=shape)``; ``shape`` must be constant (it always is in sparsediff's results).
+  With constant ``indices``/``indptr`` (sparsediff's results) it is a ``BCSR`` subclass whose
+  structure stays out of the jitted function's outputs (:mod:`sparsediff.backends.jax_structure`).
   A compiled function then returns a ``BCSR`` (convert with ``scipy.sparse.csr_matrix((J.data,
   J.indices, J.indptr), shape=J.shape)`` or ``J.todense()``).
 * ``CSC(...)`` is stored as the BCSR of the transpose and returned transposed, a ``BCOO``

@@ -328,13 +328,13 @@ def _split_by_pieces(op, parts, vidx, const, length, dtype) -> _Part | None:
     """
     varying = [p for p in parts if not p.is_constant]
     pieces = [q for p in varying for q in p.varying_pieces()]
-    if len(pieces) < 2 and not (len(pieces) == 1 and isinstance(varying[0], _JoinPart)):
+    if len(pieces) < 2 or len(pieces) > MAX_PIECES:
         return None
-    if (
-        len(pieces) > MAX_PIECES
-        or sum(q.size for q in pieces) != np.unique(np.concatenate(pieces)).size
-    ):
-        return None
+    seen = np.zeros(length, dtype=bool)
+    for q in pieces:  # disjoint? O(entries), at plan time
+        if seen[q].any():
+            return None
+        seen[q] = True
     if vidx.size < sum(q.size for q in pieces):  # entries fixed by a zero factor
         pieces = [q[np.isin(q, vidx, assume_unique=True)] for q in pieces]
         pieces = [q for q in pieces if q.size]
