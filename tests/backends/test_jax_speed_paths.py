@@ -324,3 +324,16 @@ def test_stencil_jacobians_compile_to_a_fill_and_one_scatter(family):
     got, expected = _csr(f(x)), sp.csr_array(fc(x))
     np.testing.assert_array_equal(got.indices, expected.indices)
     np.testing.assert_allclose(got.data, expected.data, rtol=1e-14, atol=1e-14)
+
+
+def test_vmap_of_a_shared_structure_result_is_a_batched_bcsr():
+    import jax.experimental.sparse as jsp
+    import jax.numpy as jnp
+
+    p, f = _compiled("bratu2d", 100, "auto", "JAX")
+    g = jax_callable(f)
+    x = p.x0 + 0.01
+    Js = jax.vmap(g)(jnp.stack([jnp.asarray(x), jnp.asarray(x) + 0.02]))
+    assert isinstance(Js, jsp.BCSR) and Js.shape == (2, p.n, p.n) and Js.n_batch == 1
+    dense = np.asarray(Js.todense())
+    np.testing.assert_allclose(dense[1], _csr(f(x + 0.02)).toarray(), rtol=1e-13)

@@ -13,7 +13,9 @@ values alone.
 when the graph is converted. The jitted function then computes and returns only the data;
 ``indices``/``indptr`` of every returned matrix are the same (immutable) arrays, shared across
 calls like the read-only constants of the C and Numba backends. Anything built from such a
-matrix with other structure (e.g. ``J.to_bcoo()``, a tracer ``indices``) flattens as usual.
+matrix with other structure (e.g. ``J.to_bcoo()``, a tracer ``indices``) flattens as usual, and
+a result returned through ``jax.vmap`` (data with a batch axis) comes back as a plain batched
+``BCSR``/``BCOO`` with the structure broadcast.
 """
 
 from __future__ import annotations
@@ -61,9 +63,15 @@ def shared_structure_classes() -> tuple[Any, Any]:
 
     import jax
     import jax.experimental.sparse as jsp
+    import jax.numpy as jnp
 
     def _concrete(a) -> bool:
         return not isinstance(a, jax.core.Tracer)
+
+    def _batched(data, structure: SharedStructure) -> bool:
+        """``data`` came back from ``jax.vmap`` (leading batch axes the structure lacks)."""
+        is_array = isinstance(data, jax.Array | np.ndarray | jax.core.Tracer)
+        return is_array and data.ndim > structure.arrays[0].ndim - (len(structure.arrays) == 1)
 
     @jax.tree_util.register_pytree_node_class
     class SharedStructureBCSR(jsp.BCSR):
@@ -101,6 +109,12 @@ def shared_structure_classes() -> tuple[Any, Any]:
             structure, rest = aux_data
             if structure is not None:
                 (data,) = children
+                if _batched(data, structure):  # out of vmap: a plain batched BCSR
+                    batch = tuple(data.shape[:-1])
+                    indices, indptr = (
+                        jnp.broadcast_to(a, batch + a.shape) for a in structure.arrays
+                    )
+                    return jsp.BCSR((data, indices, indptr), shape=batch + tuple(rest))
                 return cls.with_structure(data, structure, rest)
             obj = object.__new__(cls)
             obj.data, obj.indices, obj.indptr = children
@@ -138,6 +152,11 @@ def shared_structure_classes() -> tuple[Any, Any]:
             structure, rest = aux_data
             if structure is not None:
                 (data,) = children
+                if _batched(data, structure):  # out of vmap: a plain batched BCOO
+                    batch = tuple(data.shape[:-1])
+                    (indices,) = structure.arrays
+                    indices = jnp.broadcast_to(indices, batch + indices.shape)
+                    return jsp.BCOO((data, indices), shape=batch + tuple(rest))
                 return cls.with_structure(data, structure, rest)
             obj = object.__new__(cls)
             obj.data, obj.indices = children
