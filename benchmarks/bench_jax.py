@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_jax --sizes 100000,1000000            # heap on/off table
     python -m benchmarks.bench_jax --devices --sizes 100000          # 1 vs 2 host devices
+    python -m benchmarks.bench_jax --breakdown --sizes 1000000       # where J's time goes
 
 *Heap* (default): every problem's compiled Jacobian (Hessian) and residual, the jitted functions
 alone (:func:`sparsediff.backends.jax_function.jax_callable`, ``block_until_ready``), with
@@ -9,6 +10,11 @@ glibc's thresholds as sparsediff sets them (:mod:`sparsediff.backends.jax_memory
 buffers stay in the heap) and as glibc's defaults (each large buffer a fresh ``mmap``, faulted
 in per call). The thresholds are switched with ``mallopt`` between calls, so both columns come
 from the same process, the same compiled functions and the same load.
+
+*Breakdown*: the jitted derivative, the jitted residual and, as the floor of any derivative,
+a jitted function that only *writes* ``nnz`` doubles (``jnp.full(nnz, x[0])``), interleaved;
+then a ``jax.profiler`` trace of the derivative, summed per XLA op (thread time, so ops split
+over XLA's threads count once per thread): which fusions, gathers and scatters the time goes to.
 
 *Devices*: in a child process with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``, the
 same jitted derivative with ``x`` on one device and with ``x`` sharded over both
@@ -77,7 +83,14 @@ def _interleaved(fns: dict, repeats: int, block: int = 4) -> dict:
     return {k: 1e3 * statistics.median(v) for k, v in samples.items()}
 
 
-def heap_table(sizes: list[int], repeats: int) -> str:
+def _cases(problems: str | None) -> list[tuple[str, str]]:
+    if not problems:
+        return CASES
+    wanted = problems.split(",")
+    return [c for c in CASES if c[0] in wanted]
+
+
+def heap_table(sizes: list[int], repeats: int, problems: str | None = None) -> str:
     import jax
 
     from sparsediff.backends.jax_function import jax_callable
@@ -87,7 +100,7 @@ def heap_table(sizes: list[int], repeats: int) -> str:
         "| problem | n | J ms, heap | r ms, heap | J/r heap | J ms, mmap | r ms, mmap | J/r mmap |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for family, kind in CASES:
+    for family, kind in _cases(problems):
         for n in sizes:
             p, fD, fr, x_host = _build(family, kind, n)
             assert large_buffers_kept_in_heap()
@@ -111,6 +124,71 @@ def heap_table(sizes: list[int], repeats: int) -> str:
                 f"| {name} | {p.n} | {t['J heap']:.3g} | {t['r heap']:.3g} | "
                 f"{t['J heap'] / t['r heap']:.2f} | {t['J mmap']:.3g} | {t['r mmap']:.3g} | "
                 f"{t['J mmap'] / t['r mmap']:.2f} |"
+            )
+            print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
+def _op_times(g, x, calls: int) -> list[tuple[str, float]]:
+    """Per-XLA-op thread time (ms per call) in ``calls`` calls of ``g(x)``, from a profile."""
+    import collections
+    import glob
+    import tempfile
+
+    import jax
+
+    where = tempfile.mkdtemp(prefix="bench_jax_profile_")
+    jax.profiler.start_trace(where)
+    for _ in range(calls):
+        jax.block_until_ready(g(x))
+    jax.profiler.stop_trace()
+    (path,) = glob.glob(os.path.join(where, "**", "*.xplane.pb"), recursive=True)
+    total: dict[str, float] = collections.defaultdict(float)
+    for plane in jax.profiler.ProfileData.from_file(path).planes:
+        for line in plane.lines:
+            if line.name == "python":
+                continue
+            for ev in line.events:
+                if ev.name.startswith("end:") or "Execute" in ev.name or "Threadpool" in ev.name:
+                    continue
+                total[ev.name] += ev.duration_ns / 1e6 / calls
+    return sorted(total.items(), key=lambda kv: -kv[1])
+
+
+def breakdown_table(sizes: list[int], repeats: int, problems: str | None = None) -> str:
+    import jax
+    import jax.numpy as jnp
+
+    from sparsediff.backends.jax_function import jax_callable
+
+    lines = [
+        "| problem | n | nnz | r ms | J ms | write nnz ms | J/r | write/r "
+        "| J's XLA ops, ms per call |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for family, kind in _cases(problems):
+        for n in sizes:
+            p, fD, fr, x_host = _build(family, kind, n)
+            gD, gr = jax_callable(fD), jax_callable(fr)
+            x = jax.device_put(x_host)
+            nnz = int(jax.eval_shape(gD, x).data.shape[0])
+            fill = jax.jit(lambda x, nnz=nnz: jnp.full(nnz, x[0]))
+            for g in (gD, gr, fill):
+                jax.block_until_ready(g(x))
+            nothing = lambda: None  # noqa: E731
+            t = _interleaved(
+                {
+                    k: (nothing, lambda g=g, x=x: jax.block_until_ready(g(x)))
+                    for k, g in (("J", gD), ("r", gr), ("w", fill))
+                },
+                repeats,
+            )
+            ops = _op_times(gD, x, max(8, repeats // 2))
+            top = ", ".join(f"{name} {ms:.2g}" for name, ms in ops[:4])
+            name = family if kind == "auto" else f"{family} ({kind})"
+            lines.append(
+                f"| {name} | {p.n} | {nnz} | {t['r']:.3g} | {t['J']:.3g} | {t['w']:.3g} | "
+                f"{t['J'] / t['r']:.2f} | {t['w'] / t['r']:.2f} | {top} |"
             )
             print(lines[-1], file=sys.stderr, flush=True)
     return "\n".join(lines)
@@ -168,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="100000")
     ap.add_argument("--repeats", type=int, default=31)
     ap.add_argument("--devices", action="store_true", help="the 1-vs-2 host device table")
+    ap.add_argument("--breakdown", action="store_true", help="J vs r vs writing nnz doubles")
+    ap.add_argument("--problems", default=None, help="comma-separated subset of the problems")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -181,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    print(devices_table(sizes, args.repeats) if args.devices else heap_table(sizes, args.repeats))
+    if args.devices:
+        print(devices_table(sizes, args.repeats))
+    elif args.breakdown:
+        print(breakdown_table(sizes, args.repeats, args.problems))
+    else:
+        print(heap_table(sizes, args.repeats, args.problems))
     return 0
 
 

@@ -238,3 +238,104 @@ def test_constant_index_scatter_equals_numpy(set_, n, idx):
     else:
         np.add.at(expected, index, yv)
     np.testing.assert_allclose(np.asarray(f(xv, yv)), expected, rtol=1e-15, atol=1e-15)
+
+
+def _entry_result_shapes(g, x):
+    """The shapes the compiled XLA program returns (its ENTRY computation's result)."""
+    return [tuple(leaf.shape) for leaf in jax.tree_util.tree_leaves(jax.eval_shape(g, x))]
+
+
+@pytest.mark.parametrize(
+    ("family", "kind", "cls"), [("bratu2d", "auto", "BCSR"), ("energy2d", "star", "BCSR")]
+)
+def test_constant_structure_is_not_an_output_of_the_jitted_function(family, kind, cls):
+    """indices/indptr are shared constants: the XLA program returns the data alone."""
+    import jax.experimental.sparse as jsp
+    import jax.numpy as jnp
+
+    from sparsediff.backends.jax_structure import shared_structure_classes
+
+    p, f = _compiled(family, 400, kind, "JAX")
+    g = jax_callable(f)
+    x = jnp.asarray(p.x0 + 0.01)
+    J1, J2 = f(np.asarray(x)), g(x)
+    assert isinstance(J1, shared_structure_classes()[0]) and isinstance(J1, jsp.BCSR)
+    nnz = int(J1.data.shape[0])
+    assert _entry_result_shapes(g, x) == [(nnz,)]
+    assert len(jax.tree_util.tree_leaves(J1)) == 1
+    hlo = g.lower(x).compile().as_text()
+    entry = hlo[hlo.index("ENTRY") :].splitlines()[0]
+    assert "s32" not in entry and "s64" not in entry, entry  # no index array returned
+    # the same structure arrays in every result, and the values unchanged
+    assert J1.indices is J2.indices and J1.indptr is J2.indptr
+    np.testing.assert_array_equal(np.asarray(J1.data), np.asarray(J2.data))
+    A = _csr(J1)
+    np.testing.assert_allclose(A.toarray(), p.jacobian(np.asarray(x)).toarray(), atol=1e-10)
+    # it goes into (and out of) other JAX functions like any BCSR
+    v = jnp.asarray(np.random.default_rng(0).standard_normal(A.shape[1]))
+    np.testing.assert_allclose(np.asarray(jax.jit(lambda J, v: J @ v)(J1, v)), A @ np.asarray(v))
+    J3 = jax.jit(lambda J: J)(J1)
+    assert J3.indices is J1.indices
+    np.testing.assert_array_equal(np.asarray(J1.to_bcoo().todense()), A.toarray())
+
+
+def test_csc_result_shares_its_coo_indices():
+    """A CSC result is a BCOO whose constant (nnz, 2) indices stay out of the jitted function."""
+    import jax.numpy as jnp
+
+    from sparsediff.backends.jax_structure import shared_structure_classes
+
+    x = pt.vector("x", shape=(30,))
+    r = pt.concatenate([x[1:] * x[:-1], pt.exp(x[:1])])
+    Jc = sd.jacobian_plan(r, x, format="csc").build()
+    f = pytensor.function([x], Jc, mode="JAX")
+    fc = pytensor.function([x], Jc, mode="CVM")
+    xv = np.linspace(0.1, 1.0, 30)
+    out = f(xv)
+    assert isinstance(out, shared_structure_classes()[1])
+    assert _entry_result_shapes(jax_callable(f), jnp.asarray(xv)) == [(int(out.data.shape[0]),)]
+    np.testing.assert_allclose(np.asarray(out.todense()), fc(xv).toarray(), rtol=1e-14)
+
+
+def _primitives(jaxpr) -> list[str]:
+    """Every primitive of a jaxpr, nested jaxprs (jit, loops) included."""
+    out = []
+    for eqn in jaxpr.eqns:
+        out.append(eqn.primitive.name)
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, list | tuple) else [v]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    out.extend(_primitives(inner))
+    return out
+
+
+@pytest.mark.parametrize("family", ["bratu2d", "brusselator2d"])
+def test_stencil_jacobians_compile_to_a_fill_and_one_scatter(family):
+    """The decompression of the stencil problems on JAX: the varying entries computed on
+    slices of x (no gather), then one scatter into the constant fill; values as the C backend."""
+    import jax.numpy as jnp
+
+    p, f = _compiled(family, 400, "auto", "JAX")
+    _, fc = _compiled(family, 400, "auto", "CVM")
+    g = jax_callable(f)
+    x = p.x0 + np.random.default_rng(5).uniform(0.0, 0.1, p.n)
+    prims = _primitives(jax.make_jaxpr(g)(jnp.asarray(x)).jaxpr)
+    assert "gather" not in prims, prims
+    assert prims.count("scatter") == 1, prims
+    got, expected = _csr(f(x)), sp.csr_array(fc(x))
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_allclose(got.data, expected.data, rtol=1e-14, atol=1e-14)
+
+
+def test_vmap_of_a_shared_structure_result_is_a_batched_bcsr():
+    import jax.experimental.sparse as jsp
+    import jax.numpy as jnp
+
+    p, f = _compiled("bratu2d", 100, "auto", "JAX")
+    g = jax_callable(f)
+    x = p.x0 + 0.01
+    Js = jax.vmap(g)(jnp.stack([jnp.asarray(x), jnp.asarray(x) + 0.02]))
+    assert isinstance(Js, jsp.BCSR) and Js.shape == (2, p.n, p.n) and Js.n_batch == 1
+    dense = np.asarray(Js.todense())
+    np.testing.assert_allclose(dense[1], _csr(f(x + 0.02)).toarray(), rtol=1e-13)

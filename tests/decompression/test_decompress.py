@@ -134,6 +134,38 @@ def test_mul_by_zero_constant_entries_are_zero_even_for_inf():
     np.testing.assert_allclose(fn(np.array([0.0, 2.0, 0.0])), [0.0, np.log(2.0), 0.0])
 
 
+def test_partly_zero_factor_restricts_the_product_to_its_varying_entries():
+    """(c * exp(x)) * sin(x) with c zero at 4 of 6 entries: the product (and sin) runs on 2."""
+    x = pt.vector("x", shape=(6,))
+    c = np.array([0.0, 2.0, 0.0, 0.0, 3.0, 0.0])
+    B = (c * pt.exp(x)) * pt.sin(x) + 1.0
+    lifted = gather(B, np.arange(6))
+    fn = pytensor.function([x], lifted, mode="FAST_COMPILE")
+    xv = np.linspace(0.1, 1.0, 6)
+    np.testing.assert_allclose(fn(xv), c * np.exp(xv) * np.sin(xv) + 1.0, rtol=1e-15)
+    nodes = pytensor.graph.traversal.applys_between([x], [lifted])
+    sizes = [o.type.shape for n in nodes for o in n.outputs if str(n.op) == "Sin"]
+    assert sizes == [(2,)]
+
+
+def test_disjoint_varying_pieces_are_computed_apart_and_written_by_one_scatter():
+    """a + b with a varying at entries {0, 3} and b at {1, 4}: each piece computed on its own
+    (2 entries each, the other operand's constants there), one scatter into the constants."""
+    x = pt.vector("x", shape=(6,))
+    ca = np.array([1.0, 0.0, 0.0, 2.0, 0.0, 0.0])
+    cb = np.array([0.0, 3.0, 0.0, 0.0, 4.0, 0.0])
+    B = 3.0 * (ca * pt.exp(x) + cb * pt.sin(x) + 2.0)
+    lifted = gather(B, np.arange(6))
+    fn = pytensor.function([x], lifted, mode="FAST_COMPILE")
+    xv = np.linspace(0.1, 1.0, 6)
+    np.testing.assert_allclose(fn(xv), 3.0 * (ca * np.exp(xv) + cb * np.sin(xv) + 2.0))
+    nodes = list(pytensor.graph.traversal.applys_between([x], [lifted]))
+    writes = [n for n in nodes if "SetSubtensor" in str(n.op)]
+    assert len(writes) == 1, writes
+    sizes = {o.type.shape for n in nodes for o in n.outputs if str(n.op) in ("Exp", "Sin")}
+    assert sizes == {(2,)}
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 def test_assemble(fmt):
     P = sp.csr_array(np.array([[1, 0, 1], [0, 1, 0]], dtype=bool))

@@ -5,6 +5,8 @@ PyTensor 3.0.7 cannot compile a graph that *builds* a sparse matrix with ``mode=
 
 * ``CSR(data, indices, indptr, shape)`` becomes ``jax.experimental.sparse.BCSR((data, indices,
   indptr), shape=shape)``; ``shape`` must be constant (it always is in sparsediff's results).
+  With constant ``indices``/``indptr`` (sparsediff's results) it is a ``BCSR`` subclass whose
+  structure stays out of the jitted function's outputs (:mod:`sparsediff.backends.jax_structure`).
   A compiled function then returns a ``BCSR`` (convert with ``scipy.sparse.csr_matrix((J.data,
   J.indices, J.indptr), shape=J.shape)`` or ``J.todense()``).
 * ``CSC(...)`` is stored as the BCSR of the transpose and returned transposed, a ``BCOO``
@@ -54,6 +56,11 @@ def register_jax() -> None:
     from pytensor.sparse.math import Dot, StructuredDot
     from pytensor.sparse.type import SparseTensorType
 
+    from sparsediff.backends.jax_structure import (
+        csc_structure,
+        csr_structure,
+        shared_structure_classes,
+    )
     from sparsediff.decompression.substitution import Substitute, jax_funcify_substitute
 
     jax_funcify.register(Substitute)(jax_funcify_substitute)
@@ -71,6 +78,24 @@ def register_jax() -> None:
             )
         shape = tuple(int(s) for s in np.asarray(shape_var.data))
         fmt = op.format
+        indices_var, indptr_var = node.inputs[1:3]
+        if isinstance(indices_var, Constant) and isinstance(indptr_var, Constant):
+            # constant structure (sparsediff's results): kept out of the jitted function's
+            # outputs, see sparsediff.backends.jax_structure
+            shared_bcsr, shared_bcoo = shared_structure_classes()
+            if fmt == "csr":
+                structure = csr_structure(indices_var.data, indptr_var.data)
+
+                def csm_shared(data, *_structure):
+                    return shared_bcsr.with_structure(data, structure, shape)
+
+            else:
+                structure = csc_structure(indices_var.data, indptr_var.data, shape)
+
+                def csm_shared(data, *_structure):
+                    return shared_bcoo.with_structure(data, structure, shape)
+
+            return csm_shared
 
         def csm(data, indices, indptr, _shape):
             if fmt == "csr":

@@ -13,8 +13,9 @@ indices, ``BCSR`` construction only wraps arrays, ``Substitute`` is a ``lax.fori
 GSPMD partitions the compressed products like any other stencil code. It does *not* guess a
 sharding for the sparse data (a gather with constant indices is replicated by default), so ask
 for one: :func:`leading_axis_shardings` builds ``out_shardings`` that split every output array
-along its first axis where that axis divides evenly (the Jacobian's ``data`` and ``indices``)
-and replicate the rest (``indptr``, of length n + 1).
+along its first axis where that axis divides evenly (the Jacobian's ``data``) and replicate the
+rest (``indices``/``indptr`` are constants kept out of the outputs, see
+:mod:`sparsediff.backends.jax_structure`).
 """
 
 from __future__ import annotations

@@ -97,6 +97,16 @@ class _Part:
         c = np.asarray(self.const)
         return c.reshape(-1) if c.size == 1 else c[idx]
 
+    def varying_pieces(self) -> list[np.ndarray]:
+        """The varying entries as sorted pieces that are computed separately (here: one)."""
+        if self.vidx is None:
+            return [np.arange(self.length)]
+        return [self.vidx] if self.vidx.size else []
+
+    def _pieces(self, idx: np.ndarray) -> list[tuple[np.ndarray, Variable]]:
+        """The values at ``idx`` (all varying) as ``(positions in idx, values)`` pieces."""
+        return [(np.arange(idx.size), self._compute(idx))]
+
     def _compute(self, idx: np.ndarray) -> Variable:
         """Symbolic values at ``idx``, all of them varying entries."""
         if self.src is not None:  # leaf
@@ -120,10 +130,17 @@ class _Part:
             return self._compute(idx)
         if not inside.any():
             return _constant_vector(self.const_at(idx), self.dtype)
-        # Constants at idx, the varying values scattered into their places.
-        values = self._compute(idx[inside])
+        # Constants at idx, the varying values scattered into their places (piece by piece,
+        # concatenated: one scatter, no gather to put the pieces in order first).
+        at = np.flatnonzero(inside)
+        pieces = self._pieces(idx[inside])
+        if len(pieces) == 1:
+            values = pieces[0][1]
+        else:
+            at = np.concatenate([at[sel] for sel, _ in pieces])
+            values = pt.concatenate([pt.broadcast_to(v, (sel.size,)) for sel, v in pieces])
         base = np.array(np.broadcast_to(self.const_at(idx), (idx.size,)), dtype=self.dtype)
-        where = pt.constant(np.flatnonzero(inside).astype(np.int64))
+        where = pt.constant(at.astype(np.int64))
         kept = base[~inside]
         if (kept == kept[0]).all():
             # One constant value (stencils): filling it writes the output without reading a
@@ -140,10 +157,11 @@ class _JoinPart(_Part):
     """Entries taken from several parts: child ``c`` supplies the entries at ``where[c]``
     (disjoint, sorted, covering ``0 … L-1``); e.g. the entries of a ``Join`` output."""
 
-    __slots__ = ("local", "owner", "parts")
+    __slots__ = ("local", "owner", "parts", "where")
 
     def __init__(self, length, dtype, parts, where):
         self.parts = parts
+        self.where = where
         self.owner = np.empty(length, dtype=np.int64)
         self.local = np.empty(length, dtype=np.int64)
         const = np.zeros(length, dtype=dtype)
@@ -174,6 +192,21 @@ class _JoinPart(_Part):
         )
         inverse = np.argsort(np.concatenate(order), kind="stable")
         return joined[pt.constant(inverse.astype(np.int64))]
+
+    def varying_pieces(self) -> list[np.ndarray]:
+        return [
+            w[q]
+            for part, w in zip(self.parts, self.where, strict=True)
+            for q in part.varying_pieces()
+        ]
+
+    def _pieces(self, idx: np.ndarray) -> list[tuple[np.ndarray, Variable]]:
+        owners = self.owner[idx]
+        out = []
+        for c in np.unique(owners):
+            sel = np.flatnonzero(owners == c)
+            out.extend((sel[s], v) for s, v in self.parts[c]._pieces(self.local[idx[sel]]))
+        return out
 
 
 def _lift_join(node, shape, flat: np.ndarray, depth: int) -> _Part | None:
@@ -227,11 +260,17 @@ def _part_of_elemwise(node, parts: list[_Part], length: int) -> _Part:
         varying |= p.varying_mask()
     zero = None
     if isinstance(op.scalar_op, ps_scalar.Mul):
-        # 0 * anything is 0 (for finite values): a constant zero factor fixes the entry.
+        # 0 * anything is 0 (for finite values): a constant zero factor fixes the entry, also
+        # where the factor is only partly constant (e.g. a seed's zeros around the entries
+        # that vary): the product is then computed on the factor's varying entries only.
         for p in parts:
-            if p.is_constant:
-                z = np.asarray(p.const) == 0
-                zero = z if zero is None else zero | z
+            if p.const is None or p.vidx is None:
+                continue
+            z = np.broadcast_to(np.asarray(p.const).reshape(-1) == 0, (length,))
+            if not p.is_constant:
+                z = z.copy()
+                z[p.vidx] = False
+            zero = z if zero is None else zero | z
         if zero is not None:
             varying &= ~np.broadcast_to(zero, (length,))
     vidx = np.flatnonzero(varying)
@@ -255,6 +294,9 @@ def _part_of_elemwise(node, parts: list[_Part], length: int) -> _Part:
         const = np.broadcast_to(const, (length,))
     if vidx.size == 0:
         return _Part(length, dtype, const=np.ascontiguousarray(const), vidx=vidx)
+    split = _split_by_pieces(op, parts, vidx, const, length, dtype)
+    if split is not None:
+        return split
     expr = op(*[p.restrict(vidx) for p in parts])
     if expr.type.broadcastable != (False,):
         expr = pt.broadcast_to(expr, (vidx.size,))
@@ -267,6 +309,50 @@ def _part_of_elemwise(node, parts: list[_Part], length: int) -> _Part:
         op=op,
         children=parts,
     )
+
+
+#: Most pieces an elementwise result is split into (each later Op is applied piece by piece).
+MAX_PIECES = 8
+
+
+def _split_by_pieces(op, parts, vidx, const, length, dtype) -> _Part | None:
+    """The result of ``op`` piece by piece, when the operands' varying pieces are disjoint.
+
+    E.g. ``a + b`` with ``a`` varying on the diagonal entries only and ``b`` on others: at each
+    piece one operand is constant, so ``op`` runs on that piece's values and the other
+    operands' constants there, instead of on the union of the pieces with every operand
+    scattered into its constants first (a select per operand and entry on JAX; a scatter each
+    on C/Numba). The pieces travel on to the next Op (a ``_JoinPart``) and are written to the
+    result by one scatter. Returns None when pieces overlap, or there are fewer than two, or
+    more than :data:`MAX_PIECES`.
+    """
+    varying = [p for p in parts if not p.is_constant]
+    pieces = [q for p in varying for q in p.varying_pieces()]
+    if len(pieces) < 2 or len(pieces) > MAX_PIECES:
+        return None
+    seen = np.zeros(length, dtype=bool)
+    for q in pieces:  # disjoint? O(entries), at plan time
+        if seen[q].any():
+            return None
+        seen[q] = True
+    if vidx.size < sum(q.size for q in pieces):  # entries fixed by a zero factor
+        pieces = [q[np.isin(q, vidx, assume_unique=True)] for q in pieces]
+        pieces = [q for q in pieces if q.size]
+    if len(pieces) < 2:
+        return None
+    subs, where = [], []
+    for q in pieces:
+        out = op(*[p.restrict(q) for p in parts])
+        if out.type.broadcastable != (False,):
+            out = pt.broadcast_to(out, (q.size,))
+        subs.append(_Part(q.size, dtype, src=out, flat=np.arange(q.size)))
+        where.append(q)
+    rest = np.setdiff1d(np.arange(length), vidx, assume_unique=True)
+    if rest.size:
+        c = np.ascontiguousarray(np.broadcast_to(const, (length,))[rest])
+        subs.append(_Part(rest.size, dtype, const=c, vidx=np.empty(0, dtype=np.int64)))
+        where.append(rest)
+    return _JoinPart(length, dtype, subs, where)
 
 
 def _lift(var: Variable, flat: np.ndarray, depth: int) -> _Part:
