@@ -36,6 +36,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import benchmarks.threads  # noqa: F401  (one BLAS thread, set before NumPy loads)
+
+# isort: split
 import numpy as np
 
 CASES = [("bratu2d", "auto"), ("brusselator2d", "auto"), ("energy2d", "star"), ("fd1d", "auto")]

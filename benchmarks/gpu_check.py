@@ -34,6 +34,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import benchmarks.threads  # noqa: F401  (one BLAS thread, set before NumPy loads)
+
+# isort: split
 import numpy as np
 
 SIZES = {"small": [1_000, 10_000], "full": [100_000, 1_000_000, 10_000_000]}
