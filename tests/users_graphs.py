@@ -123,6 +123,84 @@ def perfect_foresight(T: int = 50):
     return pt.stack([euler, budget, shock], axis=1).ravel(), x
 
 
+NK_VARIABLES = (
+    "C", "L", "K", "I", "Y", "w", "r", "pi", "mc", "lam", "q", "A",
+    "Rn", "pstar", "g1", "g2", "disp", "wstar", "h1", "h2", "pi_w", "G", "m",
+)  # fmt: skip
+
+
+def nk_perfect_foresight(T: int = 100):
+    """A New Keynesian model (gEconpy's NK shape: Calvo prices and wages, investment adjustment
+    costs, a Taylor rule, three AR(1) shocks) in perfect foresight: 23 equations of exp / log /
+    power terms per period, ``T`` periods stacked by shifts of one vector (``n = 23·T``).
+
+    Every unknown but the shocks is a log level; lags before the first period and leads after
+    the last are the steady state (0, constants in the graph). Period ``t`` couples ``t-1``,
+    ``t`` and ``t+1``. The economics is only as careful as the graph's shape needs: what
+    matters here is a realistic mix of many distinct nonlinear equations, vectorized over
+    periods (the graph gEconpy builds).
+    """
+    beta, sigma, phi, alpha, delta, psi = 0.99, 1.5, 1.0, 0.33, 0.025, 2.0
+    theta_p, theta_w, eps_p, eps_w = 0.75, 0.75, 6.0, 6.0
+    phi_pi, phi_y, rho_r, rho_a, rho_g, rho_m, g_ss = 1.5, 0.125, 0.8, 0.95, 0.9, 0.5, 0.2
+    k = len(NK_VARIABLES)
+    x = pt.vector("path", shape=(k * T,))
+    v = x.reshape((T, k))
+    now = {name: v[:, j] for j, name in enumerate(NK_VARIABLES)}
+    zero = pt.zeros((1,))
+    lag = {n: pt.concatenate([zero, c[:-1]]) for n, c in now.items()}
+    lead = {n: pt.concatenate([c[1:], zero]) for n, c in now.items()}
+    E = {n: pt.exp(c) for n, c in now.items()}
+    El = {n: pt.exp(c) for n, c in lag.items()}
+    Ef = {n: pt.exp(c) for n, c in lead.items()}
+    sdf = beta * Ef["lam"] / E["lam"]
+    growth = E["I"] / El["I"]
+    growth_next = Ef["I"] / E["I"]
+    eqs = [
+        E["lam"] - E["C"] ** (-sigma),
+        E["lam"] - beta * Ef["lam"] * E["Rn"] / Ef["pi"],
+        E["q"] - sdf * (Ef["r"] + Ef["q"] * (1 - delta)),
+        1
+        - E["q"] * (1 - psi / 2 * (growth - 1) ** 2 - psi * (growth - 1) * growth)
+        - sdf * Ef["q"] * psi * (growth_next - 1) * growth_next**2,
+        E["K"] - (1 - delta) * El["K"] - E["I"] * (1 - psi / 2 * (growth - 1) ** 2),
+        E["Y"] * E["disp"] - E["A"] * El["K"] ** alpha * E["L"] ** (1 - alpha),
+        E["w"] - (1 - alpha) * E["mc"] * E["Y"] * E["disp"] / E["L"],
+        E["r"] - alpha * E["mc"] * E["Y"] * E["disp"] / El["K"],
+        E["Y"] - E["C"] - E["I"] - E["G"],
+        E["g1"] - E["lam"] * E["mc"] * E["Y"] - beta * theta_p * Ef["pi"] ** eps_p * Ef["g1"],
+        E["g2"] - E["lam"] * E["Y"] - beta * theta_p * Ef["pi"] ** (eps_p - 1) * Ef["g2"],
+        eps_p * E["g1"] - (eps_p - 1) * E["pstar"] * E["g2"],
+        1 - theta_p * E["pi"] ** (eps_p - 1) - (1 - theta_p) * E["pstar"] ** (1 - eps_p),
+        E["disp"]
+        - (1 - theta_p) * E["pstar"] ** (-eps_p)
+        - theta_p * E["pi"] ** eps_p * El["disp"],
+        E["h1"]
+        - (E["w"] / E["wstar"]) ** (eps_w * (1 + phi)) * E["L"] ** (1 + phi)
+        - beta * theta_w * Ef["pi_w"] ** (eps_w * (1 + phi)) * Ef["h1"],
+        E["h2"]
+        - E["lam"] * (E["w"] / E["wstar"]) ** eps_w * E["L"]
+        - beta * theta_w * Ef["pi_w"] ** (eps_w - 1) * Ef["h2"],
+        eps_w * E["h1"] - (eps_w - 1) * E["wstar"] * E["h2"],
+        E["w"] ** (1 - eps_w)
+        - theta_w * (El["w"] / E["pi"]) ** (1 - eps_w)
+        - (1 - theta_w) * E["wstar"] ** (1 - eps_w),
+        E["pi_w"] - E["w"] / El["w"] * E["pi"],
+        E["Rn"]
+        - El["Rn"] ** rho_r
+        * (E["pi"] ** phi_pi * E["Y"] ** phi_y / beta) ** (1 - rho_r)
+        * pt.exp(now["m"]),
+        now["A"] - rho_a * lag["A"],
+        now["G"] - (1 - rho_g) * np.log(g_ss) - rho_g * lag["G"] + pt.log1p(E["G"]) * 0.0,
+        now["m"] - rho_m * lag["m"],
+    ]
+    return pt.stack(eqs, axis=1).ravel(), x
+
+
+def nk_point(x, seed: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.1, 0.1, x.type.shape)
+
+
 def check_parameters(value, *conditions, msg: str = ""):
     """PyMC's ``check_parameters``: an ``Assert`` of all conditions on ``value``."""
     return Assert(msg)(value, pt.all(pt.stack([pt.all(c) for c in conditions])))

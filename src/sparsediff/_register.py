@@ -28,6 +28,11 @@ Each line says why the registration exists:
    one JVP before any plan exists, and the expansion of the lazy node into ``optdb`` after
    ``stabilize`` (``fast_run`` and ``fast_compile``), so that the pattern is detected on the
    simplified graph; without them a lazy node would be expanded unsimplified in ``perform``.
+8. **The rewrite** ``sparsediff_split_wide_composites`` (``optdb``, Numba mode only, after
+   fusion): fused ``Elemwise`` kernels wider than 32 operands become chains of narrower ones;
+   Numba's compile time grows much faster than linearly with a kernel's operands, and the
+   batched JVPs of many-equation models (DSGE) took a minute to JIT
+   (:mod:`sparsediff.backends.numba_fusion`).
 
 Not registered here because it is not a registration at import: the huge-pages hook on CPython's
 raw allocator (:mod:`sparsediff.backends.hugepages`) is installed by the first ``build()``, as it
@@ -44,6 +49,7 @@ from pytensor.graph.rewriting.basic import in2out
 from pytensor.tensor.rewriting.basic import register_canonicalize, register_specialize
 
 from sparsediff.backends.jax import install_jax_hook
+from sparsediff.backends.numba_fusion import SPLIT_POSITION, split_wide_composites
 from sparsediff.compression.forward_rules import FORWARD_RULES, register_forward_rule
 from sparsediff.compression.vectorize import VECTORIZE_RULES
 from sparsediff.decompression.assemble import share_constant_csm_structure
@@ -81,7 +87,20 @@ def register_all() -> None:
     register_numba_substitute()
     register_numba_linalg()
     _register_lazy()
+    _register_split()
     install_jax_hook()
+
+
+def _register_split() -> None:
+    try:
+        optdb.register(
+            "sparsediff_split_wide_composites",
+            in2out(split_wide_composites, name="sparsediff_split_wide_composites"),
+            "numba",
+            position=SPLIT_POSITION,
+        )
+    except ValueError:  # registered by an earlier copy of sparsediff
+        pass
 
 
 def _register_lazy() -> None:

@@ -21,6 +21,7 @@ from pytensor.graph.traversal import toposort
 from pytensor.scalar import basic as ps
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.rewriting.basic import unconditional_constant_folding
+from pytensor.tensor.shape import Shape, Shape_i
 from pytensor.tensor.type import TensorType
 
 __all__ = ["DEFAULT_FOLD_LIMIT", "fold_constants", "graph_cost", "merge_constant_operands"]
@@ -76,6 +77,25 @@ def _make_fill_rewriter(limit: int):
     return fill_to_constant
 
 
+@node_rewriter([Shape, Shape_i])
+def static_shape_to_constant(fgraph, node):
+    """``x.shape`` (or one entry of it) of an ``x`` with a static shape: a constant.
+
+    What ``ShapeOpt`` achieves here without its ``ShapeFeature``, which tracks the shape of
+    every variable the rewrites create and cost most of the folding time on large graphs (the
+    compressed graphs have static shapes throughout)."""
+    (x,) = node.inputs
+    shape = getattr(x.type, "shape", None)
+    if shape is None or any(s is None for s in shape):
+        return None
+    out = node.outputs[0]
+    if isinstance(node.op, Shape):
+        value = np.asarray(shape, dtype=out.dtype)
+    else:
+        value = np.asarray(shape[node.op.i], dtype=out.dtype)
+    return [pt.constant(value)]
+
+
 _ASSOC = (ps.Add, ps.Mul)
 
 
@@ -117,12 +137,15 @@ def fold_constants(
         _make_fold_rewriter(limit),
         _make_fill_rewriter(limit),
         merge_constant_operands,
+        static_shape_to_constant,
         ignore_newtrees=False,
     )
     fgraph = FunctionGraph(outputs=outputs, clone=True, copy_inputs=False)
     previous = None
     for _ in range(MAX_FOLD_ROUNDS):
-        rewrite_graph(fgraph, include=("ShapeOpt", "canonicalize"))
+        # Static shapes first (they are what ShapeOpt would find), then canonicalize, then fold.
+        fold.rewrite(fgraph)
+        rewrite_graph(fgraph, include=("canonicalize",))
         fold.rewrite(fgraph)
         signature = _graph_signature(fgraph)
         if signature == previous:
