@@ -24,7 +24,13 @@ from pytensor.tensor.rewriting.basic import unconditional_constant_folding
 from pytensor.tensor.shape import Shape, Shape_i
 from pytensor.tensor.type import TensorType
 
-__all__ = ["DEFAULT_FOLD_LIMIT", "fold_constants", "graph_cost", "merge_constant_operands"]
+__all__ = [
+    "DEFAULT_FOLD_LIMIT",
+    "fold_constants",
+    "graph_cost",
+    "graph_traffic",
+    "merge_constant_operands",
+]
 
 #: Constants larger than this many elements are never created by :func:`fold_constants`,
 #: unless the caller raises the limit (the plans raise it to a few times the seed size).
@@ -190,5 +196,29 @@ def graph_cost(outputs: Sequence[Variable]) -> int:
             continue
         for out in node.outputs:
             size = _static_size(out)
+            total += UNKNOWN_SIZE_COST if size is None else size
+    return total
+
+
+def graph_traffic(outputs: Sequence[Variable]) -> int:
+    """Per-call memory traffic, roughly: elements read and written by the non-view Ops.
+
+    :func:`graph_cost` counts only what each Op writes; two graphs of the same values can write
+    about as much and still differ in what they read: a gather or scatter reads its index array
+    and the array it indexes, an elementwise Op every operand, constants included (a folded
+    ``(n_colors, m)`` constant costs as much per call as a computed one). Used to choose
+    between the decompression gather lifted through the arithmetic and the plain one (see
+    ``JacobianPlan``). Broadcast operands count their own size; an unknown size costs
+    :data:`UNKNOWN_SIZE_COST`.
+    """
+    total = 0
+    for node in toposort(list(outputs)):
+        name = type(node.op).__name__
+        if name in _SHAPE_OPS or name in _VIEW_OPS:
+            continue
+        for var in (*node.inputs, *node.outputs):
+            if not isinstance(var.type, TensorType):
+                continue
+            size = _static_size(var)
             total += UNKNOWN_SIZE_COST if size is None else size
     return total
