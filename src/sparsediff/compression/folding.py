@@ -206,18 +206,36 @@ def graph_traffic(outputs: Sequence[Variable]) -> int:
     :func:`graph_cost` counts only what each Op writes; two graphs of the same values can write
     about as much and still differ in what they read: a gather or scatter reads its index array
     and the array it indexes, an elementwise Op every operand, constants included (a folded
-    ``(n_colors, m)`` constant costs as much per call as a computed one). Used to choose
-    between the decompression gather lifted through the arithmetic and the plain one (see
-    ``JacobianPlan``). Broadcast operands count their own size; an unknown size costs
-    :data:`UNKNOWN_SIZE_COST`.
+    ``(n_colors, m)`` constant costs as much per call as a computed one). Chains of elementwise
+    Ops are counted as the one fused loop they compile to: an elementwise result read only by
+    elementwise Ops is neither written nor read. Used to choose between ways of gathering the
+    nonzeros (see ``JacobianPlan``). Broadcast operands count their own size; an unknown size
+    costs :data:`UNKNOWN_SIZE_COST`.
     """
+    outputs = list(outputs)
+    nodes = list(toposort(outputs))
+    consumers: dict[Variable, list] = {}
+    for node in nodes:
+        for inp in node.inputs:
+            consumers.setdefault(inp, []).append(node)
+
+    def fused(var: Variable) -> bool:
+        """An elementwise result that only elementwise Ops read: it stays in the loop."""
+        return (
+            var.owner is not None
+            and isinstance(var.owner.op, Elemwise)
+            and var not in outputs
+            and all(isinstance(c.op, Elemwise) for c in consumers.get(var, ()))
+        )
+
     total = 0
-    for node in toposort(list(outputs)):
+    for node in nodes:
         name = type(node.op).__name__
         if name in _SHAPE_OPS or name in _VIEW_OPS:
             continue
+        elemwise = isinstance(node.op, Elemwise)
         for var in (*node.inputs, *node.outputs):
-            if not isinstance(var.type, TensorType):
+            if not isinstance(var.type, TensorType) or (elemwise and fused(var)):
                 continue
             size = _static_size(var)
             total += UNKNOWN_SIZE_COST if size is None else size
