@@ -53,7 +53,8 @@ import scipy.sparse as sp
 DEFAULT_PROBLEMS = "fd1d:100000,bratu2d:90000,bratu2d:1000000"
 #: ``--problems all``: the targets above plus every built-in problem at a moderate size
 ALL_PROBLEMS = (
-    DEFAULT_PROBLEMS + ",brusselator2d:20000,rectangular:100000,dense_row_col:2000,energy2d:90000"
+    DEFAULT_PROBLEMS
+    + ",brusselator2d:20000,rectangular:100000,dense_row_col:2000,energy2d:90000,cavity2d:40000"
 )
 BACKENDS = {"c": "CVM", "numba": "NUMBA", "jax": "JAX"}  # jax: sd's graph compiled by XLA
 
@@ -110,7 +111,18 @@ def energy2d_jax(prob):
     return f
 
 
-JAX_VERSIONS = {"fd1d": fd1d_jax, "bratu2d": bratu2d_jax, "energy2d": energy2d_jax}
+def cavity2d_jax(prob):
+    from benchmarks.peers.jax_problems import cavity2d
+
+    return cavity2d(round(prob.n**0.5))
+
+
+JAX_VERSIONS = {
+    "fd1d": fd1d_jax,
+    "bratu2d": bratu2d_jax,
+    "energy2d": energy2d_jax,
+    "cavity2d": cavity2d_jax,
+}
 
 
 # --- timing ----------------------------------------------------------------------------------

@@ -83,6 +83,36 @@ def energy2d(N, X):
     return x, cost
 
 
+def cavity2d(N, X, R=100.0):
+    """MINPACK-2 driven cavity; rows of the padded grid are y (j), columns x (i), as in NumPy."""
+    import casadi as ca
+
+    nx = ny = N
+    hx, hy = 1.0 / (nx + 1), 1.0 / (ny + 1)
+    hx2, hy2 = hx * hx, hy * hy
+    x = X.sym("x", nx * ny)
+    V = ca.reshape(x, nx, ny).T  # [j, i]
+    H, W = ny + 4, nx + 4
+    core = ca.horzcat(V[:, 0], X(ny, 1), V, X(ny, 1), V[:, nx - 1])
+    bottom = ca.horzcat(X(1, 2), V[0, :], X(1, 2))
+    top = ca.horzcat(X(1, 2), V[ny - 1, :] + 2 * hy, X(1, 2))
+    p = ca.vertcat(bottom, X(1, W), core, X(1, W), top)
+    c = p[1 : H - 1, 1 : W - 1]
+    lap = (p[1 : H - 1, 2:W] - 2 * c + p[1 : H - 1, 0 : W - 2]) / hx2 + (
+        p[2:H, 1 : W - 1] - 2 * c + p[0 : H - 2, 1 : W - 1]
+    ) / hy2
+    h, w = ny + 2, nx + 2
+    mid = lap[1 : h - 1, 1 : w - 1]
+    lap_l, lap_r = lap[1 : h - 1, 0 : w - 2], lap[1 : h - 1, 2:w]
+    lap_b, lap_t = lap[0 : h - 2, 1 : w - 1], lap[2:h, 1 : w - 1]
+    biharmonic = (lap_r - 2 * mid + lap_l) / hx2 + (lap_t - 2 * mid + lap_b) / hy2
+    dpdy = (p[3 : H - 1, 2 : W - 2] - p[1 : H - 3, 2 : W - 2]) / (2 * hy)
+    dpdx = (p[2 : H - 2, 3 : W - 1] - p[2 : H - 2, 1 : W - 3]) / (2 * hx)
+    convection = dpdy * (lap_r - lap_l) / (2 * hx) - dpdx * (lap_t - lap_b) / (2 * hy)
+    F = (hx2 * hy2) * (biharmonic - R * convection)
+    return x, ca.reshape(F.T, nx * ny, 1)
+
+
 def rectangular(n, X):
     import casadi as ca
 
@@ -104,6 +134,7 @@ EXPRESSIONS = {
     "bratu2d": bratu2d,
     "brusselator2d": brusselator2d,
     "energy2d": energy2d,
+    "cavity2d": cavity2d,
     "rectangular": rectangular,
     "dense_row_col": dense_row_col,
 }

@@ -75,6 +75,34 @@ def energy2d(N: int):
     return f
 
 
+def cavity2d(N: int, R: float = 100.0):
+    """MINPACK-2 driven cavity: ghost cells by ``.at[].set`` into zeros, then shifted slices."""
+    import jax.numpy as jnp
+
+    nx = ny = N
+    hx, hy = 1.0 / (nx + 1), 1.0 / (ny + 1)
+    hx2, hy2 = hx * hx, hy * hy
+
+    def f(x):
+        u = x.reshape(ny, nx)
+        p = jnp.zeros((ny + 4, nx + 4)).at[2:-2, 2:-2].set(u)
+        p = p.at[0, 2:-2].set(u[0]).at[-1, 2:-2].set(u[-1] + 2 * hy)
+        p = p.at[2:-2, 0].set(u[:, 0]).at[2:-2, -1].set(u[:, -1])
+        c = p[1:-1, 1:-1]
+        lap = (p[1:-1, 2:] - 2 * c + p[1:-1, :-2]) / hx2 + (
+            p[2:, 1:-1] - 2 * c + p[:-2, 1:-1]
+        ) / hy2
+        mid = lap[1:-1, 1:-1]
+        lap_l, lap_r, lap_b, lap_t = lap[1:-1, :-2], lap[1:-1, 2:], lap[:-2, 1:-1], lap[2:, 1:-1]
+        biharmonic = (lap_r - 2 * mid + lap_l) / hx2 + (lap_t - 2 * mid + lap_b) / hy2
+        dpdy = (p[3:-1, 2:-2] - p[1:-3, 2:-2]) / (2 * hy)
+        dpdx = (p[2:-2, 3:-1] - p[2:-2, 1:-3]) / (2 * hx)
+        convection = dpdy * (lap_r - lap_l) / (2 * hx) - dpdx * (lap_t - lap_b) / (2 * hy)
+        return ((hx2 * hy2) * (biharmonic - R * convection)).ravel()
+
+    return f
+
+
 def rectangular(n: int):
     import jax.numpy as jnp
 
@@ -102,6 +130,7 @@ FUNCTIONS = {
     "bratu2d": bratu2d,
     "brusselator2d": brusselator2d,
     "energy2d": energy2d,
+    "cavity2d": cavity2d,
     "rectangular": rectangular,
     "dense_row_col": dense_row_col,
 }

@@ -2,8 +2,8 @@
 
 They serve the demo, the tests and the benchmarks. Each analytic Jacobian or Hessian is built in
 vectorized NumPy, O(nnz), so large sizes can be checked without any dense matrix. Ported from the
-reference workloads (MINPACK-2 solid fuel ignition, the 2-D Brusselator of
-SparseConnectivityTracer.jl / DifferentialEquations.jl).
+reference workloads (MINPACK-2 solid fuel ignition and flow in a driven cavity, the 2-D
+Brusselator of SparseConnectivityTracer.jl / DifferentialEquations.jl).
 """
 
 from __future__ import annotations
@@ -295,6 +295,148 @@ def energy2d(N: int, nonlinearity: str = "exp") -> Problem:
 
 
 # ---------------------------------------------------------------------------------------------
+def cavity2d(nx: int, ny: int | None = None, R: float = 100.0) -> Problem:
+    """MINPACK-2 flow in a driven cavity (``dfdcfj``), stream function ψ on an nx×ny interior grid.
+
+    ``Δ²ψ - R (ψ_y (Δψ)_x - ψ_x (Δψ)_y) = 0`` on the unit square, ψ = 0 on the walls,
+    ``∂ψ/∂n = 0`` except ``∂ψ/∂y = 1`` on the lid (y = 1). Central differences, scaled by
+    ``hx² hy²`` as in MINPACK-2; k = j·nx + i. The walls are a ring of zeros around the grid and
+    the normal derivative a ring of ghost cells beyond it (the mirror image of the first interior
+    row or column, plus ``2 hy`` above the lid), written as a user would: ``set_subtensor`` into a
+    padded zeros array, then shifted slices. The Jacobian is the 13-point stencil
+    ``|di| + |dj| <= 2`` (13 colors, ``(i + 5j) mod 13``); the start is ψ = 0.
+    """
+    ny = nx if ny is None else ny
+    if nx < 2 or ny < 2:
+        raise ValueError(f"cavity2d needs at least a 2×2 grid, got {nx}×{ny}")
+    n = nx * ny
+    hx, hy = 1.0 / (nx + 1), 1.0 / (ny + 1)
+    hx2, hy2 = hx * hx, hy * hy
+    x = _vector("x", n)
+
+    def padded(u, zeros, set_):
+        """u with the wall ring (zeros) and the ghost ring around it: shape (ny + 4, nx + 4)."""
+        p = set_(zeros, (slice(2, -2), slice(2, -2)), u)
+        p = set_(p, (0, slice(2, -2)), u[0])  # below the bottom wall: ∂ψ/∂y = 0
+        p = set_(p, (-1, slice(2, -2)), u[-1] + 2 * hy)  # above the lid: ∂ψ/∂y = 1
+        p = set_(p, (slice(2, -2), 0), u[:, 0])  # left and right walls: ∂ψ/∂x = 0
+        return set_(p, (slice(2, -2), -1), u[:, -1])
+
+    def residual_of(p):
+        """The MINPACK-2 equations from the padded grid (PyTensor or NumPy arrays alike)."""
+        c = p[1:-1, 1:-1]
+        lap = (p[1:-1, 2:] - 2 * c + p[1:-1, :-2]) / hx2 + (
+            p[2:, 1:-1] - 2 * c + p[:-2, 1:-1]
+        ) / hy2
+        mid = lap[1:-1, 1:-1]
+        lap_l, lap_r, lap_b, lap_t = lap[1:-1, :-2], lap[1:-1, 2:], lap[:-2, 1:-1], lap[2:, 1:-1]
+        biharmonic = (lap_r - 2 * mid + lap_l) / hx2 + (lap_t - 2 * mid + lap_b) / hy2
+        dpdy = (p[3:-1, 2:-2] - p[1:-3, 2:-2]) / (2 * hy)
+        dpdx = (p[2:-2, 3:-1] - p[2:-2, 1:-3]) / (2 * hx)
+        convection = dpdy * (lap_r - lap_l) / (2 * hx) - dpdx * (lap_t - lap_b) / (2 * hy)
+        return (hx2 * hy2) * (biharmonic - R * convection)
+
+    def pt_set(p, index, value):
+        return pt.set_subtensor(p[index], value)
+
+    def np_set(p, index, value):
+        p[index] = value
+        return p
+
+    u = x.reshape((ny, nx))
+    residual = residual_of(padded(u, pt.zeros((ny + 4, nx + 4)), pt_set)).ravel()
+
+    def numpy_padded(w):
+        return padded(w, np.zeros((ny + 4, nx + 4)), np_set)
+
+    def numpy_residual(z):
+        return residual_of(numpy_padded(z.reshape(ny, nx))).ravel()
+
+    numpy_jacobian = _cavity_jacobian(nx, ny, R, numpy_padded)
+    return Problem(
+        f"cavity2d({nx}x{ny}, R={R:g})", x, residual, np.zeros(n), numpy_residual, numpy_jacobian
+    )
+
+
+def _cavity_jacobian(
+    nx: int, ny: int, R: float, padded: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[np.ndarray], sp.csr_array]:
+    """The driven cavity's analytic Jacobian in stencil form: 13 coefficients per row, O(n).
+
+    On the padded grid every quantity of the residual is a constant stencil over the 13 offsets
+    ``|di| + |dj| <= 2`` (Laplacians, centered differences, the biharmonic operator); the
+    convective products ``f g`` differentiate to ``g ∂f + f ∂g``. The padded grid is then folded
+    back onto x: a ghost cell is the mirrored interior value (its coefficient moves to that
+    offset), a wall cell is zero (its coefficient is dropped). Every in-grid offset is stored,
+    so the stored pattern does not depend on the point; with the offsets in (dj, di) order each
+    row's columns come out sorted.
+    """
+    n = nx * ny
+    hx, hy = 1.0 / (nx + 1), 1.0 / (ny + 1)
+    hx2, hy2 = hx * hx, hy * hy
+    offsets = [(dj, di) for dj in range(-2, 3) for di in range(-2 + abs(dj), 3 - abs(dj))]
+    slot = {d: s for s, d in enumerate(offsets)}
+
+    def stencil(terms: dict) -> np.ndarray:
+        out = np.zeros(len(offsets))
+        for d, w in terms.items():
+            out[slot[d]] += w
+        return out
+
+    def lap(dj, di):
+        return {(dj, di + 1): 1 / hx2, (dj, di - 1): 1 / hx2, (dj + 1, di): 1 / hy2,
+                (dj - 1, di): 1 / hy2, (dj, di): -2 / hx2 - 2 / hy2}  # fmt: skip
+
+    def combine(*parts):
+        out: dict = {}
+        for terms, w in parts:
+            for d, v in terms.items():
+                out[d] = out.get(d, 0.0) + w * v
+        return out
+
+    c = -2 / hx2 - 2 / hy2
+    B = stencil(combine((lap(0, 1), 1 / hx2), (lap(0, -1), 1 / hx2), (lap(1, 0), 1 / hy2),
+                        (lap(-1, 0), 1 / hy2), (lap(0, 0), c)))  # fmt: skip
+    Lx = stencil(combine((lap(0, 1), 1 / (2 * hx)), (lap(0, -1), -1 / (2 * hx))))
+    Ly = stencil(combine((lap(1, 0), 1 / (2 * hy)), (lap(-1, 0), -1 / (2 * hy))))
+    Dy = stencil({(1, 0): 1 / (2 * hy), (-1, 0): -1 / (2 * hy)})
+    Dx = stencil({(0, 1): 1 / (2 * hx), (0, -1): -1 / (2 * hx)})
+
+    k = np.arange(n)
+    i, j = k % nx, k // nx
+    dj_ = np.array([d[0] for d in offsets])
+    di_ = np.array([d[1] for d in offsets])
+    ii, jj = i[:, None] + di_, j[:, None] + dj_
+    in_x, in_y = (ii >= 0) & (ii < nx), (jj >= 0) & (jj < ny)
+    mask = in_x & in_y
+    # ghost cells (mirrored interior values): (row, slot) -> (row, slot of the mirror image)
+    ghost = (((jj == -2) | (jj == ny + 1)) & in_x) | (((ii == -2) | (ii == nx + 1)) & in_y)
+    g_row, g_slot = np.nonzero(ghost)
+    jt = np.where(jj[ghost] == -2, 0, np.where(jj[ghost] == ny + 1, ny - 1, jj[ghost]))
+    it = np.where(ii[ghost] == -2, 0, np.where(ii[ghost] == nx + 1, nx - 1, ii[ghost]))
+    lookup = np.full((5, 5), -1)
+    for d, s_ in slot.items():
+        lookup[d[0] + 2, d[1] + 2] = s_
+    g_target = lookup[jt - j[g_row] + 2, it - i[g_row] + 2]
+    cols = k[:, None] + dj_ * nx + di_
+    indices = cols[mask]
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
+
+    def numpy_jacobian(z):
+        p = padded(z.reshape(ny, nx))
+        near = np.stack([p[2 + a : 2 + a + ny, 2 + b : 2 + b + nx].ravel() for a, b in offsets], 1)
+        lx, ly, dpdy, dpdx = near @ Lx, near @ Ly, near @ Dy, near @ Dx
+        ext = B - R * (lx[:, None] * Dy + dpdy[:, None] * Lx - ly[:, None] * Dx)
+        ext += R * dpdx[:, None] * Ly
+        ext *= hx2 * hy2
+        folded = np.where(mask, ext, 0.0)
+        np.add.at(folded, (g_row, g_target), ext[g_row, g_slot])
+        return sp.csr_array((folded[mask], indices.copy(), indptr.copy()), shape=(n, n))
+
+    return numpy_jacobian
+
+
+# ---------------------------------------------------------------------------------------------
 def rectangular(n: int) -> Problem:
     """More equations than unknowns (m = 2n - 1): ``[x² - c, sin(x[1:] - x[:-1])]``."""
     x = _vector("x", n)
@@ -354,6 +496,7 @@ PROBLEMS: dict[str, Callable[[int], Problem]] = {
     "bratu2d": bratu2d,
     "brusselator2d": brusselator2d,
     "energy2d": energy2d,
+    "cavity2d": cavity2d,
     "rectangular": rectangular,
     "dense_row_col": dense_row_col,
 }
@@ -368,7 +511,7 @@ def from_size(name: str, n: int) -> Problem:
 
     ``brusselator2d`` has ``2N²`` unknowns, so ``N = round(sqrt(n / 2))``.
     """
-    if name in ("bratu2d", "energy2d"):
+    if name in ("bratu2d", "energy2d", "cavity2d"):
         return PROBLEMS[name](_side(n))
     if name == "brusselator2d":
         return brusselator2d(max(3, _side(n / 2)))

@@ -18,7 +18,7 @@ from benchmarks.timing import Phase, interleaved
 from sparsediff import problems
 
 SMALL = {"fd1d": 30, "bratu2d": 36, "brusselator2d": 50, "energy2d": 36}
-SMALL |= {"rectangular": 20, "dense_row_col": 20}
+SMALL |= {"rectangular": 20, "dense_row_col": 20, "cavity2d": 36}
 
 
 def test_families_cover_every_problem():

@@ -24,7 +24,13 @@ from pytensor.tensor.rewriting.basic import unconditional_constant_folding
 from pytensor.tensor.shape import Shape, Shape_i
 from pytensor.tensor.type import TensorType
 
-__all__ = ["DEFAULT_FOLD_LIMIT", "fold_constants", "graph_cost", "merge_constant_operands"]
+__all__ = [
+    "DEFAULT_FOLD_LIMIT",
+    "fold_constants",
+    "graph_cost",
+    "graph_traffic",
+    "merge_constant_operands",
+]
 
 #: Constants larger than this many elements are never created by :func:`fold_constants`,
 #: unless the caller raises the limit (the plans raise it to a few times the seed size).
@@ -190,5 +196,47 @@ def graph_cost(outputs: Sequence[Variable]) -> int:
             continue
         for out in node.outputs:
             size = _static_size(out)
+            total += UNKNOWN_SIZE_COST if size is None else size
+    return total
+
+
+def graph_traffic(outputs: Sequence[Variable]) -> int:
+    """Per-call memory traffic, roughly: elements read and written by the non-view Ops.
+
+    :func:`graph_cost` counts only what each Op writes; two graphs of the same values can write
+    about as much and still differ in what they read: a gather or scatter reads its index array
+    and the array it indexes, an elementwise Op every operand, constants included (a folded
+    ``(n_colors, m)`` constant costs as much per call as a computed one). Chains of elementwise
+    Ops are counted as the one fused loop they compile to: an elementwise result read only by
+    elementwise Ops is neither written nor read. Used to choose between ways of gathering the
+    nonzeros (see ``JacobianPlan``). Broadcast operands count their own size; an unknown size
+    costs :data:`UNKNOWN_SIZE_COST`.
+    """
+    outputs = list(outputs)
+    nodes = list(toposort(outputs))
+    consumers: dict[Variable, list] = {}
+    for node in nodes:
+        for inp in node.inputs:
+            consumers.setdefault(inp, []).append(node)
+
+    def fused(var: Variable) -> bool:
+        """An elementwise result that only elementwise Ops read: it stays in the loop."""
+        return (
+            var.owner is not None
+            and isinstance(var.owner.op, Elemwise)
+            and var not in outputs
+            and all(isinstance(c.op, Elemwise) for c in consumers.get(var, ()))
+        )
+
+    total = 0
+    for node in nodes:
+        name = type(node.op).__name__
+        if name in _SHAPE_OPS or name in _VIEW_OPS:
+            continue
+        elemwise = isinstance(node.op, Elemwise)
+        for var in (*node.inputs, *node.outputs):
+            if not isinstance(var.type, TensorType) or (elemwise and fused(var)):
+                continue
+            size = _static_size(var)
             total += UNKNOWN_SIZE_COST if size is None else size
     return total

@@ -1,0 +1,202 @@
+"""The forward compressed matrix in *slot* layout: row by row, the colors in the order of its
+nonzeros, so that stencil rows share their constants.
+
+``B[c, k]`` (forward mode, ``(n_colors, m)``) holds ``J[k, j]`` for the column ``j`` of row
+``k`` that has color ``c``. After folding, ``B`` is often an elementwise expression of
+constants of shape ``(n_colors, m)`` (products of the seeds with the linear parts of the
+function) and of *color-invariant* values of shape ``(1, m)`` (the function's nodal values).
+Permuting the colors of every row ``k`` by ``σ_k`` leaves the color-invariant operands as they
+are and permutes only the constants, at plan time: ``B'[k, r] = B[σ_k(r), k]`` is the same
+elementwise expression with constants ``K'[k, r] = K[σ_k(r), k]``. With ``σ_k`` the colors of
+row ``k``'s nonzeros in their order, every interior row of a stencil has the same ``K'`` row
+(its r-th nonzero sits at the same offset and the stencil's coefficient there is the same), so
+the constants shrink to one ``(1, n_colors)`` row, plus the few irregular rows (near a
+boundary) computed apart and written into place. The per-call work is then one fused
+elementwise pass over ``m × n_colors`` values with broadcast operands and one gather that is
+nearly the identity (CSR order), instead of reading ``n_colors × m`` constants per operand.
+
+:func:`slot_layout` returns None when ``B`` is not of that form; the plan then keeps ``B``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Constant, Variable
+from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.shape import Reshape
+
+__all__ = ["MAX_IRREGULAR_FRACTION", "slot_layout", "slot_permutation"]
+
+#: Above this fraction of irregular rows the slot layout is not built (nothing to share).
+MAX_IRREGULAR_FRACTION = 0.25
+
+
+def slot_permutation(positions: np.ndarray, m: int, n_colors: int) -> np.ndarray:
+    """``σ`` of shape ``(m, n_colors)``: row ``k``'s colors in the order its entries appear in
+    ``positions`` (``c * m + k``), then its unused colors in increasing order."""
+    rows, cols = positions % m, positions // m
+    order = np.argsort(rows, kind="stable")
+    rows, cols = rows[order], cols[order]
+    starts = np.searchsorted(rows, np.arange(m))
+    rank = np.arange(rows.size) - starts[rows]
+    sigma = np.full((m, n_colors), -1, dtype=np.int64)
+    sigma[rows, rank] = cols
+    used = np.zeros((m, n_colors), dtype=bool)
+    used[rows, cols] = True
+    counts = used.sum(axis=1)
+    if counts.sum() != rows.size:
+        raise ValueError("a color appears twice in one row: not a forward compressed matrix")
+    free_rows, free_cols = np.nonzero(~used)
+    free_starts = np.searchsorted(free_rows, np.arange(m))
+    free_rank = counts[free_rows] + np.arange(free_rows.size) - free_starts[free_rows]
+    sigma[free_rows, free_rank] = free_cols
+    return sigma
+
+
+def _static(var: Variable) -> tuple[int, ...] | None:
+    shape = getattr(var.type, "shape", None)
+    if shape is None or any(s is None for s in shape):
+        return None
+    return tuple(int(s) for s in shape)
+
+
+class _NotSlotted(Exception):
+    pass
+
+
+def slot_layout(
+    compressed: Variable, positions: list[np.ndarray]
+) -> tuple[Variable, list[np.ndarray]] | None:
+    """``(B', positions')``: ``B'`` of shape ``(m, n_colors)`` in slot layout and every block's
+    positions into ``B'.ravel()``; None when ``compressed`` is not an elementwise expression of
+    constants and color-invariant values, or when most rows are irregular."""
+    shape = _static(compressed)
+    if shape is None or len(shape) != 2 or not positions:
+        return None
+    n_colors, m = shape
+    core = compressed
+    while core.owner is not None and isinstance(core.owner.op, Reshape):
+        core = core.owner.inputs[0]
+    core_shape = _static(core)
+    if core_shape is None or not core_shape or core_shape[0] != n_colors:
+        return None
+    if int(np.prod(core_shape[1:], dtype=np.int64)) != m:
+        return None
+    everything = np.concatenate([np.asarray(p, dtype=np.int64) for p in positions])
+    try:
+        sigma = slot_permutation(everything, m, n_colors)
+        tree = _Tree(core, core_shape, sigma)
+    except _NotSlotted:
+        return None
+    except ValueError:
+        return None
+    irregular = tree.irregular_rows()
+    if irregular.size > MAX_IRREGULAR_FRACTION * m:
+        return None
+    out = tree.build(None)
+    if irregular.size:
+        out = pt.set_subtensor(out[pt.constant(irregular)], tree.build(irregular))
+    out = out.astype(compressed.dtype)
+    inverse = np.empty_like(sigma)
+    np.put_along_axis(inverse, sigma, np.arange(n_colors)[None, :], axis=1)
+    new_positions = []
+    for p in positions:
+        p = np.asarray(p, dtype=np.int64)
+        k, c = p % m, p // m
+        new_positions.append(k * n_colors + inverse[k, c])
+    return out, new_positions
+
+
+class _Tree:
+    """The elementwise tree of ``B`` with its leaves classified (plan time)."""
+
+    def __init__(self, core: Variable, core_shape: tuple[int, ...], sigma: np.ndarray):
+        self.core_shape = core_shape
+        self.m, self.n_colors = sigma.shape
+        self.sigma = sigma
+        self.slotted: dict[Variable, np.ndarray] = {}  # color-dependent constants, (m, C)
+        self.nodes: list[Variable] = []
+        self.root = core
+        self._classify(core, 0)
+
+    def _invariant(self, var: Variable) -> bool:
+        bcast = var.type.broadcastable
+        return len(bcast) == len(self.core_shape) and bcast[0]
+
+    def _classify(self, var: Variable, depth: int) -> None:
+        if depth > 200 or var in self.slotted:
+            return
+        if self._invariant(var):
+            return
+        if isinstance(var, Constant):
+            data = np.asarray(var.data)
+            if data.ndim != len(self.core_shape) or data.shape[0] != self.n_colors:
+                raise _NotSlotted
+            full = np.broadcast_to(data, self.core_shape).reshape(self.n_colors, self.m)
+            self.slotted[var] = np.take_along_axis(full.T, self.sigma, axis=1)
+            return
+        node = var.owner
+        if node is None or not isinstance(node.op, Elemwise) or len(node.outputs) != 1:
+            raise _NotSlotted
+        for inp in node.inputs:
+            if inp.type.ndim != len(self.core_shape):
+                raise _NotSlotted
+            self._classify(inp, depth + 1)
+
+    def irregular_rows(self) -> np.ndarray:
+        """Rows whose slotted constants differ from the most common row of each of them."""
+        if not self.slotted:
+            return np.zeros(0, dtype=np.int64)
+        regular = np.ones(self.m, dtype=bool)
+        self.reference = {}
+        rng = np.random.default_rng(0)
+        for var, values in self.slotted.items():
+            key = values @ rng.uniform(0.5, 1.5, self.n_colors)  # a row hash, then checked
+            _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+            ref_row = values[int(np.flatnonzero(inverse == np.argmax(counts))[0])]
+            same = (values == ref_row).all(axis=1) | (np.isnan(values) & np.isnan(ref_row)).all(
+                axis=1
+            )
+            self.reference[var] = ref_row
+            regular &= same
+        return np.flatnonzero(~regular)
+
+    def build(self, rows: np.ndarray | None) -> Variable:
+        """``B'`` at ``rows`` (None: every row, with each slotted constant's common row)."""
+        memo: dict[Variable, Variable] = {}
+
+        def rec(var: Variable) -> Variable:
+            if var in memo:
+                return memo[var]
+            if var in self.slotted:
+                if rows is None:
+                    out = pt.constant(self.reference[var].reshape(1, -1).astype(var.dtype))
+                else:
+                    out = pt.constant(np.ascontiguousarray(self.slotted[var][rows], var.dtype))
+            elif self._invariant(var):
+                out = self._column(var, rows)
+            else:
+                node = var.owner
+                out = node.op(*[rec(i) for i in node.inputs])
+            memo[var] = out
+            return out
+
+        out = rec(self.root)
+        target = (self.m if rows is None else rows.size, self.n_colors)
+        if tuple(out.type.shape) != target:
+            out = pt.broadcast_to(out, target)
+        return out
+
+    def _column(self, var: Variable, rows: np.ndarray | None) -> Variable:
+        """A color-invariant operand as an ``(m, 1)`` column (``(1, 1)`` when it is a scalar)."""
+        bcast = var.type.broadcastable
+        if all(bcast):
+            return var.reshape((1, 1))
+        if isinstance(var, Constant):
+            col = np.broadcast_to(np.asarray(var.data), (1, *self.core_shape[1:])).reshape(-1, 1)
+            col = col if rows is None else col[rows]
+            return pt.constant(np.ascontiguousarray(col, dtype=var.dtype))
+        full = var if not any(bcast[1:]) else pt.broadcast_to(var, (1, *self.core_shape[1:]))
+        col = full.reshape((self.m, 1))
+        return col if rows is None else col[pt.constant(rows)]

@@ -1,0 +1,77 @@
+"""The forward compressed matrix in slot layout (compression/slots.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+import sparsediff as sd
+from sparsediff import decompression, problems
+from sparsediff.compression.slots import slot_layout, slot_permutation
+
+
+def test_slot_permutation_orders_each_rows_colors_then_the_unused():
+    m, n_colors = 3, 4
+    # row 0: colors 2, 0; row 1: color 3; row 2: colors 1, 3, 0, 2 (positions c * m + k)
+    positions = np.array(
+        [2 * m + 0, 0 * m + 0, 3 * m + 1, 1 * m + 2, 3 * m + 2, 0 * m + 2, 2 * m + 2]
+    )
+    sigma = slot_permutation(positions, m, n_colors)
+    np.testing.assert_array_equal(sigma, [[2, 0, 1, 3], [3, 0, 1, 2], [1, 3, 0, 2]])
+    with pytest.raises(ValueError, match="twice"):
+        slot_permutation(np.array([0, 0]), m, n_colors)
+
+
+def _plan_parts(problem):
+    plan = sd.jacobian_plan(problem.expression, problem.x)
+    return plan, plan.compressed()[0], plan.positions
+
+
+def test_slot_layout_gathers_the_same_entries_for_the_driven_cavity():
+    problem = problems.cavity2d(40)
+    plan, B, positions = _plan_parts(problem)
+    out = slot_layout(B, positions)
+    assert out is not None
+    B_slot, slot_positions = out
+    assert B_slot.type.shape == (problem.n, plan.n_colors)
+    # interior rows share one row of constants: only the rows near the walls are apart
+    f = pytensor.function(
+        [problem.x],
+        [
+            decompression.gather(B, positions[0], lift=False),
+            decompression.gather(B_slot, slot_positions[0], lift=False),
+        ],
+        mode="FAST_COMPILE",
+    )
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, problem.n)
+    old, new = f(x)
+    np.testing.assert_allclose(new, old, rtol=1e-13, atol=1e-13)
+    # CSR order and every interior row full: mostly consecutive positions
+    assert np.mean(np.diff(slot_positions[0]) == 1) > 0.9
+
+
+def test_slot_layout_declines_what_it_cannot_permute():
+    x = pt.vector("x", shape=(6,))
+    seeds = np.eye(3)[[0, 1, 2, 0, 1, 2]].T  # (3 colors, 6)
+    varying = pt.exp(x)[None, :] * pt.constant(seeds)  # color-dependent constants: fine
+    assert slot_layout(varying, [np.arange(6) % 3 * 6 + np.arange(6)]) is not None
+    positions = [np.arange(6) % 3 * 6 + np.arange(6)]
+    # any elementwise function of them too: the permutation commutes with it
+    assert slot_layout(pt.exp(x[None, :] * pt.constant(seeds)), positions) is not None
+    mixing = pt.cumsum(x[None, :] * pt.constant(seeds), axis=0)  # mixes the colors
+    assert slot_layout(mixing, positions) is None
+    assert slot_layout(pt.matrix("B", shape=(3, 6)), [np.arange(6)]) is None
+
+
+@pytest.mark.parametrize("mode", ["CVM", pytest.param("NUMBA", marks=pytest.mark.numba)])
+def test_driven_cavity_plan_uses_the_slot_layout(mode):
+    problem = problems.cavity2d(40)
+    f = pytensor.function([problem.x], sd.jacobian(problem.expression, problem.x), mode=mode)
+    if mode == "CVM":  # the irregular rows written into the regular ones, then one gather
+        names = [type(node.op).__name__ for node in f.maker.fgraph.toposort()]
+        assert names.count("AdvancedIncSubtensor1") == 1 and names.count("AdvancedSubtensor1") >= 1
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, problem.n)
+    ref = problem.jacobian(x)  # analytic (checked against dense AD in tests/test_problems.py)
+    np.testing.assert_allclose(f(x).toarray(), ref.toarray(), rtol=1e-11, atol=1e-11)
