@@ -3,6 +3,7 @@
     python -m benchmarks.bench_jax --sizes 100000,1000000            # heap on/off table
     python -m benchmarks.bench_jax --devices --sizes 100000          # 1 vs 2 host devices
     python -m benchmarks.bench_jax --breakdown --sizes 1000000       # where J's time goes
+    python -m benchmarks.bench_jax --layouts --sizes 1000000         # fd1d's data, 7 ways
 
 *Heap* (default): every problem's compiled Jacobian (Hessian) and residual, the jitted functions
 alone (:func:`sparsediff.backends.jax_function.jax_callable`, ``block_until_ready``), with
@@ -15,6 +16,14 @@ from the same process, the same compiled functions and the same load.
 a jitted function that only *writes* ``nnz`` doubles (``jnp.full(nnz, x[0])``), interleaved;
 then a ``jax.profiler`` trace of the derivative, summed per XLA op (thread time, so ops split
 over XLA's threads count once per thread): which fusions, gathers and scatters the time goes to.
+
+*Layouts*: fd1d's Jacobian data (``3n - 2`` values: the varying diagonal ``d`` at every third
+position, ones between) written by seven equivalent XLA programs, interleaved with the residual
+and a plain fill: what sparsediff's graph compiles to (a fill and one scatter), a gather
+(``where(hit, d[src], 1)``), ``lax.pad`` with interior padding, a gather with computed indices,
+the ``(n, 3)`` array ``stack([d, 1, 1])`` flattened and sliced to ``3n - 2``, and the same
+``(n, 3)`` array unsliced (``3n`` values: not the Jacobian, the floor of a rectangular layout).
+Checked equal before timing.
 
 *Devices*: in a child process with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``, the
 same jitted derivative with ``x`` on one device and with ``x`` sharded over both
@@ -197,6 +206,74 @@ def breakdown_table(sizes: list[int], repeats: int, problems: str | None = None)
     return "\n".join(lines)
 
 
+def layout_programs(n: int) -> tuple[dict, list[str]]:
+    """fd1d's residual, a fill, and its Jacobian data written by equivalent XLA programs.
+
+    Returns ``({name: jitted function of x}, names of those that give the Jacobian data)``.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    h2 = 1.0 / (n + 1) ** 2
+    nnz = 3 * n - 2
+    at = 3 * np.arange(n)  # the diagonal's positions in the CSR data
+    src = np.zeros(nnz, np.int32)
+    src[at] = np.arange(n)
+    hit = np.zeros(nnz, bool)
+    hit[at] = True
+
+    def diag(x):
+        return -2.0 - h2 * (jnp.exp(x) + 3.0 * x * x)
+
+    def residual(x):
+        p = jnp.concatenate([jnp.zeros(1), x, jnp.zeros(1)])
+        return p[:-2] - 2 * x + p[2:] - h2 * (jnp.exp(x) + x**3)
+
+    def rows(x):  # (n, 3): d, 1, 1 in each row
+        return jnp.where(jnp.arange(3)[None, :] == 0, diag(x)[:, None], 1.0)
+
+    def computed_gather(x):
+        e = lax.iota(np.int32, nnz)
+        return jnp.where(e % 3 == 0, diag(x).at[e // 3].get(mode="promise_in_bounds"), 1.0)
+
+    fns = {
+        "residual": residual,
+        "fill nnz": lambda x: jnp.full(nnz, x[0]),
+        "fill + scatter": lambda x: jnp.full(nnz, 1.0).at[at].set(diag(x)),
+        "gather": lambda x: jnp.where(hit, diag(x).at[src].get(mode="promise_in_bounds"), 1.0),
+        "interior pad": lambda x: lax.pad(diag(x), 1.0, [(0, 0, 2)]),
+        "computed gather": computed_gather,
+        "(n, 3) sliced": lambda x: rows(x).ravel()[:nnz],
+        "(n, 3), 3n values": rows,
+    }
+    data = [k for k in fns if k not in ("residual", "fill nnz", "(n, 3), 3n values")]
+    return {k: jax.jit(f) for k, f in fns.items()}, data
+
+
+def layouts_table(sizes: list[int], repeats: int) -> str:
+    import jax
+
+    lines = ["| n | program | ms | / residual | XLA fusions |", "|---:|---|---:|---:|---:|"]
+    for n in sizes:
+        fns, data = layout_programs(n)
+        x = jax.device_put(np.random.default_rng(0).uniform(0.0, 0.1, n))
+        ref = np.asarray(fns["fill + scatter"](x))
+        for k in data:
+            if not np.array_equal(np.asarray(fns[k](x)), ref):
+                raise AssertionError(f"layout {k!r} differs from fill + scatter")
+        nothing = lambda: None  # noqa: E731
+        t = _interleaved(
+            {k: (nothing, lambda g=g, x=x: jax.block_until_ready(g(x))) for k, g in fns.items()},
+            repeats,
+        )
+        for k, g in fns.items():
+            fusions = g.lower(x).compile().as_text().count("kind=kLoop")
+            lines.append(f"| {n} | {k} | {t[k]:.3g} | {t[k] / t['residual']:.2f} | {fusions} |")
+            print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
 def devices_table(sizes: list[int], repeats: int) -> str:
     import jax
     from jax.sharding import Mesh, NamedSharding
@@ -250,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=31)
     ap.add_argument("--devices", action="store_true", help="the 1-vs-2 host device table")
     ap.add_argument("--breakdown", action="store_true", help="J vs r vs writing nnz doubles")
+    ap.add_argument("--layouts", action="store_true", help="fd1d's data written 7 ways")
     ap.add_argument("--problems", default=None, help="comma-separated subset of the problems")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -266,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
     if args.devices:
         print(devices_table(sizes, args.repeats))
+    elif args.layouts:
+        print(layouts_table(sizes, args.repeats))
     elif args.breakdown:
         print(breakdown_table(sizes, args.repeats, args.problems))
     else:
