@@ -161,3 +161,10 @@ def test_fill_buckets_matches_pushing_one_at_a_time(data):
     key, tie = data
     for got, want in zip(fill_buckets(key, tie, 6), _reference_buckets(key, tie, 6), strict=True):
         assert np.array_equal(got, want)
+
+
+def test_precompile_entry_point_runs(capsys):
+    from sparsediff.__main__ import main
+
+    assert main(["precompile"]) == 0
+    assert "cached" in capsys.readouterr().out
