@@ -10,7 +10,7 @@ the folder the fresh one filled (what every later process sees). In the child:
 positions), timed in CPU seconds of the process (``time.process_time``: on a shared, loaded
 machine wall time mostly measures the other processes), with the plan's own phase timings
 (wall), then the same plan again in the same process (every kernel compiled or loaded by
-then). Numba's compile events are recorded (exclusive seconds per kernel: a kernel calling
+then). Numba's compile events are recorded (exclusive CPU seconds per kernel: a kernel calling
 another is charged only its own part), so the table says which kernels a first plan compiles.
 
 Problems: ``nk`` — the New Keynesian perfect-foresight system of ``tests/users_graphs.py``
@@ -56,11 +56,11 @@ class _CompileEvents:
 
         class Listener(event.Listener):
             def on_start(self, ev):
-                listener.stack.append([time.perf_counter(), 0.0])
+                listener.stack.append([time.process_time(), 0.0])
 
             def on_end(self, ev):
                 t0, child = listener.stack.pop()
-                d = time.perf_counter() - t0
+                d = time.process_time() - t0
                 if listener.stack:
                     listener.stack[-1][1] += d
                 data = ev.data if isinstance(ev.data, dict) else {}
