@@ -18,7 +18,10 @@ keeps the fewest colors — the first to reach the fewest on ties, so the result
 Acyclic and bidirectional ``auto`` run their algorithm with every order and keep the fewest
 colors (products), stopping at 2 (acyclic) or 1 (bidirectional).
 Column/row ``auto`` stops as soon as an order reaches the lower bound (the most nonzeros in a
-row, resp. column): nothing can beat it. Otherwise it runs the improvement phase of
+row, resp. column): nothing can beat it. Right after DSATUR it tries the improvement phase's
+first attempt, at the bound: when that succeeds the remaining orders are skipped (a first run
+never compiles their kernel; same color count as running them first). Otherwise it runs the
+improvement phase of
 :mod:`.improve` (greedy along DSATUR's order with tabu repair at a fixed number of colors,
 within :data:`AUTO_IMPROVE_SWEEPS` sweeps of work; ``Coloring.improved`` says how many colors
 it removed) and, only if that removed none, refines the best result by iterated greedy
