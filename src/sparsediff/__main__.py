@@ -1,4 +1,10 @@
-"""``python -m sparsediff demo``: the whole pipeline on the built-in 2-D Bratu problem."""
+"""``python -m sparsediff demo``: the whole pipeline on the built-in 2-D Bratu problem.
+
+``python -m sparsediff precompile``: fill Numba's on-disk cache with sparsediff's own kernels
+(coloring of every kind, detection, one small plan), so that the first plan of a later process
+loads them instead of compiling them. This moves that compilation to install time
+(``./dev`` runs it after installing); it does not remove it.
+"""
 
 from __future__ import annotations
 
@@ -79,6 +85,42 @@ def demo(size: int, backend: str | None, plot: str | None = None, newton_tol: fl
     return 0 if result.success else 1
 
 
+def precompile() -> int:
+    """Run every coloring kind and one small Jacobian and Hessian plan once (``cache=True``
+    kernels are written to Numba's cache); print the CPU seconds it took."""
+    import time
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    import sparsediff as sd
+    from sparsediff.problems import bratu2d
+
+    start = time.process_time()
+    grid = bratu2d(12)
+    P = sp.csr_array(grid.pattern(), dtype=bool)
+    for kind in ("column", "row", "star", "acyclic", "bidirectional"):
+        sd.color(P, kind=kind)
+    # the improvement phase and every greedy order: a 13-point stencil (greedy > 13 colors)
+    k = np.arange(100)
+    i, j = k % 10, k // 10
+    rows, cols = [], []
+    for di in range(-2, 3):
+        for dj in range(-2, 3):
+            if abs(di) + abs(dj) <= 2:
+                ok = (i + di >= 0) & (i + di < 10) & (j + dj >= 0) & (j + dj < 10)
+                rows.append(k[ok])
+                cols.append(k[ok] + di + 10 * dj)
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    cavity = sp.csr_array((np.ones(r.size, dtype=bool), (r, c)), shape=(100, 100))
+    for order in ("auto", "smallest_last", "incidence_degree", "dynamic_largest_first"):
+        sd.color(cavity, order=order)
+    sd.jacobian_plan(grid.expression, grid.x)
+    sd.hessian_plan((grid.expression**2).sum(), grid.x)
+    print(f"sparsediff kernels compiled and cached in {time.process_time() - start:.1f} s CPU")
+    return 0
+
+
 def _plot(path: str, pattern, coloring, size: int) -> None:
     try:
         import matplotlib
@@ -121,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         "--backend", default=None, help='PyTensor mode: default Numba, "CVM" (C) or "JAX"'
     )
     run.add_argument("--plot", default=None, metavar="FILE", help="draw the pattern and coloring")
+    sub.add_parser("precompile", help="fill Numba's cache with sparsediff's kernels")
     args = parser.parse_args(argv)
+    if args.command == "precompile":
+        return precompile()
     if args.which == "laplace":
         from sparsediff.optimize.laplace import demo as laplace_demo
 

@@ -26,6 +26,7 @@ __all__ = [
     "as_structure",
     "bipartite",
     "degrees",
+    "neighbours",
     "symmetric_adjacency",
     "walk",
 ]
@@ -313,28 +314,57 @@ def _union_rows(n, p1, i1, p2, i2, diagonal):
     return ptr, idx[:pos].copy()
 
 
+#: What one :func:`walk` computes: distinct-neighbour counts, first-fit colors, or the
+#: distinct neighbours themselves (CSR). One kernel for the three: on a first run (no Numba
+#: cache yet) every kernel costs a compilation of a few tenths of a second.
+DEGREES, FIRST_FIT, NEIGHBOURS = 0, 1, 2
+#: The ``idx`` :func:`walk` takes when it writes no neighbours (one argument type for all
+#: calls: each type combination is one more compilation).
+NO_NEIGHBOURS = np.zeros(0, dtype=np.int32)
+
+
 def degrees(g: TwoHop) -> np.ndarray:
     """Number of distinct neighbours of every vertex."""
     deg = np.zeros(g.n, dtype=np.int64)
     mark = np.full(g.n + 1, -1, dtype=np.int64)
     order = np.arange(g.n, dtype=np.int64)
-    walk(g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, order, deg, mark, False)
+    walk(g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, order, deg, mark, DEGREES, NO_NEIGHBOURS)
     return deg
 
 
-@numba.njit(cache=True)
-def walk(n, a_ptr, a_idx, b_ptr, b_idx, order, out, mark, first_fit):
-    """One sweep over the neighbourhoods of the vertices in ``order``; ``mark`` (``n + 1``
-    entries, all -1) is scratch. ``first_fit``: greedy coloring, ``out[v]`` the smallest color
-    no colored neighbour of ``v`` has (``out`` starts all -1); else ``out[v]`` the number of
-    distinct neighbours of ``v``.
+def neighbours(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """CSR ``(ptr, idx)`` of the graph of ``g``: the distinct neighbours of every vertex (int32
+    indices), in the order a sweep first meets them; ``deg``: :func:`degrees`, if known."""
+    n = g.n
+    if deg is None:
+        deg = degrees(g)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(deg, out=ptr[1:])
+    idx = np.empty(int(ptr[-1]), dtype=np.int32)
+    if idx.size:
+        mark = np.full(n + 1, -1, dtype=np.int64)
+        order = np.arange(n, dtype=np.int64)
+        walk(n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, order, ptr, mark, NEIGHBOURS, idx)
+    return ptr, idx
 
-    Greedy coloring and degrees share this one kernel: on a first run (no Numba cache yet)
-    every kernel costs a compilation, a few tenths of a second each.
+
+@numba.njit(cache=True)
+def walk(n, a_ptr, a_idx, b_ptr, b_idx, order, out, mark, mode, idx):
+    """One sweep over the neighbourhoods of the vertices in ``order``; ``mark`` (``n + 1``
+    entries, all -1) is scratch.
+
+    - ``mode == FIRST_FIT``: greedy coloring, ``out[v]`` the smallest color no colored
+      neighbour of ``v`` has (``out`` starts all -1);
+    - ``mode == DEGREES``: ``out[v]`` the number of distinct neighbours of ``v``;
+    - ``mode == NEIGHBOURS``: the distinct neighbours of ``v`` written to ``idx`` from
+      ``out[v]`` on (``out``: the CSR row pointers, from the degrees).
+
+    Greedy coloring, degrees and the distance-2 graph of the improvement phase share this one
+    kernel: on a first run (no Numba cache yet) every kernel costs a compilation.
     """
     for t in range(order.size):
         v = order[t]
-        if first_fit:
+        if mode == 1:
             for k in range(a_ptr[v], a_ptr[v + 1]):
                 i = a_idx[k]
                 for s in range(b_ptr[i], b_ptr[i + 1]):
@@ -349,11 +379,15 @@ def walk(n, a_ptr, a_idx, b_ptr, b_idx, order, out, mark, first_fit):
         else:
             mark[v] = v
             d = 0
+            pos = out[v] if mode == 2 else 0
             for k in range(a_ptr[v], a_ptr[v + 1]):
                 i = a_idx[k]
                 for s in range(b_ptr[i], b_ptr[i + 1]):
                     u = b_idx[s]
                     if mark[u] != v:
                         mark[u] = v
+                        if mode == 2:
+                            idx[pos + d] = u
                         d += 1
-            out[v] = d
+            if mode == 0:
+                out[v] = d

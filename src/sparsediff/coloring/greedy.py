@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from sparsediff.coloring.buckets import single_bucket
-from sparsediff.coloring.graphs import TwoHop, degrees, walk
+from sparsediff.coloring.graphs import FIRST_FIT, NO_NEIGHBOURS, TwoHop, degrees, walk
 
 __all__ = ["dsatur", "greedy_coloring", "recolor_by_classes"]
 
@@ -31,7 +31,9 @@ def greedy_coloring(g: TwoHop, order: np.ndarray) -> np.ndarray:
     colors = np.full(g.n, -1, dtype=np.int64)
     forbidden = np.full(g.n + 1, -1, dtype=np.int64)
     order = np.asarray(order, dtype=np.int64)
-    walk(g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, order, colors, forbidden, True)
+    walk(
+        g.n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, order, colors, forbidden, FIRST_FIT, NO_NEIGHBOURS
+    )
     return colors
 
 
@@ -82,20 +84,13 @@ def recolor_by_classes(g: TwoHop, colors: np.ndarray) -> np.ndarray:
     return greedy_coloring(g, _reverse_class_order(colors, int(colors.max()) + 1))
 
 
-@numba.njit(cache=True)
-def _reverse_class_order(colors, k):
-    """Vertices grouped by color, highest color first, increasing index inside a class."""
-    start = np.zeros(k + 1, dtype=np.int64)
-    for v in range(colors.size):
-        start[k - colors[v]] += 1
-    for c in range(k):
-        start[c + 1] += start[c]
-    out = np.empty(colors.size, dtype=np.int64)
-    for v in range(colors.size):
-        slot = k - 1 - colors[v]
-        out[start[slot]] = v
-        start[slot] += 1
-    return out
+def _reverse_class_order(colors: np.ndarray, k: int) -> np.ndarray:
+    """Vertices grouped by color, highest color first, increasing index inside a class (a
+    stable sort, radix for small keys: nothing to compile)."""
+    keys = (k - 1) - colors
+    if k < 2**15:
+        keys = keys.astype(np.int16)
+    return np.argsort(keys, kind="stable").astype(np.int64)
 
 
 def _queue(deg: np.ndarray, n_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -31,9 +31,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.graphs import TwoHop
+from sparsediff.coloring.graphs import TwoHop, neighbours
 
-__all__ = ["distance2_adjacency", "fixed_k_repair", "improve_colors"]
+__all__ = ["Attempts", "distance2_adjacency", "fixed_k_repair", "improve_colors"]
 
 #: Tabu tenure of a move: ``TENURE_RANDOM`` random iterations plus ``TENURE_FACTOR`` × the
 #: number of conflicting vertices (Galinier and Hao's 10 and 0.6).
@@ -46,6 +46,11 @@ MAX_BUDGET = 2**30
 BOUND_FIRST_SHARE = 0.25
 #: Equally good moves kept to draw from (the first ones found beyond that are kept).
 TIE_BUFFER = 256
+
+#: Attempts already made, ``(k, budget) → (colors or None, work)``: an attempt is a pure
+#: function of the graph, the order, ``k``, its budget and the seed, so one made early (at the
+#: lower bound, before the last greedy orders: :mod:`.select`) is not repeated.
+Attempts = dict[tuple[int, int], tuple[np.ndarray | None, int]]
 
 
 def fixed_k_repair(
@@ -98,34 +103,62 @@ def fixed_k_repair(
 
 
 def improve_colors(
-    g: TwoHop, colors: np.ndarray, order: np.ndarray, bound: int, budget: int, seed: int = 0
+    g: TwoHop,
+    colors: np.ndarray,
+    order: np.ndarray,
+    bound: int,
+    budget: int,
+    seed: int = 0,
+    *,
+    deg: np.ndarray | None = None,
+    attempts: Attempts | None = None,
+    bound_only: bool = False,
 ) -> tuple[np.ndarray, int, int]:
     """``colors`` with fewer colors where :func:`fixed_k_repair` finds them: ``(best colors,
     colors removed, work spent)``, never more colors than ``colors``.
 
     The first attempt aims straight at ``bound`` with :data:`BOUND_FIRST_SHARE` of the
-    ``budget``: where the optimum is that tight, the tight count is what forces the search into
-    the right pattern (driven cavity, 100×100: 13 colors in under one sweep of work, where
-    going down one color at a time from 18 spends some 60). Then one color fewer than the
-    best so far, down to the bound, until an attempt fails or the budget is spent. Building
-    the distance-2 graph counts as two sweeps; nothing is built when no attempt can run.
+    ``budget`` (all of it when ``colors`` has ``bound + 1``): where the optimum is that tight,
+    the tight count is what forces the search into the right pattern (driven cavity, 100×100:
+    13 colors in under one sweep of work, where going down one color at a time from 18 spends
+    some 60). Then one color fewer than the best so far, down to the bound, until an attempt
+    fails or the budget is spent. Building the distance-2 graph counts as two sweeps; nothing
+    is built when no attempt can run. ``bound_only``: make only the first attempt. ``deg``:
+    the degrees of ``g``, if known (the graph is built in one sweep then); ``attempts``:
+    attempts already made, and where this call records its own (:data:`Attempts`).
     """
     k = _n_colors(colors)
     bound = max(int(bound), 1)
     if k - 1 < bound or budget <= 0:
         return colors, 0, 0
-    adjacency = distance2_adjacency(g)
+    memo: Attempts = {} if attempts is None else attempts
+    graph: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def attempt(k_try: int, allowed: int) -> tuple[np.ndarray | None, int]:
+        key = (int(k_try), int(allowed))
+        if key not in memo:
+            if not graph:
+                graph.append(distance2_adjacency(g, deg))
+            memo[key] = fixed_k_repair(graph[0], order, k_try, allowed, seed)
+        return memo[key]
+
     spent = 2 * g.work()
     best, lowest = colors, bound
     if k - 1 > bound:
         allowed = int(BOUND_FIRST_SHARE * max(budget - spent, 0))
-        found, work = fixed_k_repair(adjacency, order, bound, allowed, seed)
+        found, work = attempt(bound, allowed)
         spent += work
         if found is not None:
             return found, k - _n_colors(found), spent
         lowest = bound + 1
+    elif bound_only:
+        found, work = attempt(bound, budget - spent) if spent < budget else (None, 0)
+        spent += work
+        return (colors, 0, spent) if found is None else (found, k - _n_colors(found), spent)
+    if bound_only:
+        return colors, 0, spent
     while spent < budget and _n_colors(best) - 1 >= lowest:
-        found, work = fixed_k_repair(adjacency, order, _n_colors(best) - 1, budget - spent, seed)
+        found, work = attempt(_n_colors(best) - 1, budget - spent)
         spent += work
         if found is None:
             break
@@ -137,47 +170,16 @@ def _n_colors(colors: np.ndarray) -> int:
     return int(colors.max()) + 1 if colors.size else 0
 
 
-def distance2_adjacency(g: TwoHop) -> tuple[np.ndarray, np.ndarray]:
-    """CSR ``(ptr, idx)`` of the graph of ``g``: the distinct neighbours of every vertex."""
-    n = g.n
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    mark = np.full(n, -1, dtype=np.int64)
-    _adjacency_pass(n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, mark, ptr, ptr[:0].astype(np.int32))
-    np.cumsum(ptr, out=ptr)
-    idx = np.empty(int(ptr[-1]), dtype=np.int32)
-    if idx.size:
-        mark[:] = -1
-        _adjacency_pass(n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, mark, ptr, idx)
-    return ptr, idx
+def distance2_adjacency(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """CSR ``(ptr, idx)`` of the graph of ``g``: the distinct neighbours of every vertex
+    (:func:`~sparsediff.coloring.graphs.neighbours`, the greedy sweep's kernel); ``deg``: the
+    degrees of ``g``, if known."""
+    return neighbours(g, deg)
 
 
 # --------------------------------------------------------------------------------------------
 # Kernels
 # --------------------------------------------------------------------------------------------
-
-
-@numba.njit(cache=True)
-def _adjacency_pass(n, a_ptr, a_idx, b_ptr, b_idx, mark, ptr, idx):
-    """Without ``idx`` (empty): count the distinct neighbours of ``v`` into ``ptr[v + 1]``;
-    with it: write them at ``ptr[v]``."""
-    fill = idx.size > 0
-    for v in range(n):
-        mark[v] = v
-        pos = ptr[v]
-        count = 0
-        for k in range(a_ptr[v], a_ptr[v + 1]):
-            i = a_idx[k]
-            for s in range(b_ptr[i], b_ptr[i + 1]):
-                u = b_idx[s]
-                if mark[u] != v:
-                    mark[u] = v
-                    if fill:
-                        idx[pos] = u
-                        pos += 1
-                    else:
-                        count += 1
-        if not fill:
-            ptr[v + 1] = count
 
 
 @numba.njit(cache=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sparsediff.coloring.buckets import buckets_init, new_buckets, unlink
+from sparsediff.coloring.buckets import fill_buckets
 from sparsediff.coloring.graphs import TwoHop, degrees
 from sparsediff.coloring.greedy import dsatur
 
@@ -64,18 +64,19 @@ def vertex_order(g: TwoHop, order: str, seed: int = 0, deg: np.ndarray | None = 
     buckets = int(deg.max(initial=0)) + 1  # every key stays within 0 … max degree
     zeros = np.zeros(n, dtype=np.int64)  # ties: the smallest index first
     if order == "smallest_last":
-        return _bucket_order(*args, deg.copy(), zeros, 1, False, -1, True, *_work(n, buckets, 1))
+        return _bucket_order(*args, deg.copy(), False, -1, True, *_work(deg, zeros, buckets))
     if order == "incidence_degree":
         # ties: the largest degree first, then the smallest index, then the most recently touched
-        work = _work(n, buckets, buckets)
-        return _bucket_order(*args, zeros.copy(), deg, buckets, True, 1, False, *work)
-    return _bucket_order(*args, deg.copy(), zeros, 1, True, -1, False, *_work(n, buckets, 1))
+        return _bucket_order(*args, zeros.copy(), True, 1, False, *_work(zeros, deg, buckets))
+    return _bucket_order(*args, deg.copy(), True, -1, False, *_work(deg, zeros, buckets))
 
 
-def _work(n: int, n_buckets: int, n_ties: int) -> tuple[np.ndarray, ...]:
-    """Work arrays of :func:`_bucket_order`: the bucket queue's, ``taken``, ``mark``, the order."""
+def _work(key: np.ndarray, tie: np.ndarray, n_buckets: int) -> tuple[np.ndarray, ...]:
+    """Work arrays of :func:`_bucket_order`: the filled bucket queue, ``taken``, ``mark``, the
+    order."""
+    n = key.size
     return (
-        *new_buckets(n, n_buckets, n_ties),
+        *fill_buckets(key, tie, n_buckets),
         np.zeros(n, dtype=np.bool_),
         np.full(n, -1, dtype=np.int64),
         np.empty(n, dtype=np.int64),
@@ -104,16 +105,12 @@ def _bucket_order(
     b_ptr,
     b_idx,
     key,
-    tie,
-    n_ties,
     largest,
     delta,
     reverse,
     head,
     nxt,
     prv,
-    start,
-    perm,
     taken,
     mark,
     order,
@@ -121,9 +118,11 @@ def _bucket_order(
     """The three dynamic orders, one kernel: repeatedly take a vertex whose ``key`` is the
     largest (``largest``) or the smallest among the vertices not yet taken, and add ``delta`` to
     the key of each of its untaken neighbours; ``order[step]`` is the vertex taken at ``step``
-    (``reverse``: ``order[n - 1 - step]``). Keys stay below the number of buckets; ``tie``
-    (values below ``n_ties``) breaks ties (see :func:`buckets_init`). ``key`` is modified; the
-    arrays after ``reverse`` are work space (:func:`_work`).
+    (``reverse``: ``order[n - 1 - step]``). Keys stay below the number of buckets; the queue
+    ``head``, ``nxt``, ``prv`` comes filled (:func:`~sparsediff.coloring.buckets.fill_buckets`,
+    which says how ties are broken). ``key`` is modified; the arrays after ``prv`` are work
+    space (:func:`_work`). The queue moves are written out here, not called: a function called
+    with different argument types is compiled once for each.
 
     - smallest-last: key = degree, smallest, delta -1, reversed;
     - dynamic largest-first: key = degree, largest, delta -1;
@@ -133,7 +132,6 @@ def _bucket_order(
     if largest:
         for v in range(n):
             cur = max(cur, key[v])
-    buckets_init(n, key, tie, n_ties, head, nxt, prv, start, perm)
     for step in range(n):
         if largest:
             while head[cur] < 0:
@@ -142,7 +140,12 @@ def _bucket_order(
             while head[cur] < 0:
                 cur += 1
         v = head[cur]
-        unlink(head, nxt, prv, key, v)
+        # take v out of its bucket: it is the head
+        q = nxt[v]
+        head[cur] = q
+        if q >= 0:
+            prv[q] = -1
+        nxt[v] = -1
         taken[v] = True
         order[n - 1 - step if reverse else step] = v
         mark[v] = v
@@ -153,10 +156,19 @@ def _bucket_order(
                 if mark[u] != v:
                     mark[u] = v
                     if not taken[u]:
-                        unlink(head, nxt, prv, key, np.int64(u))
+                        # move u from bucket key[u] to key[u] + delta, on top
+                        p = prv[u]
+                        q = nxt[u]
+                        if p >= 0:
+                            nxt[p] = q
+                        else:
+                            head[key[u]] = q
+                        if q >= 0:
+                            prv[q] = p
                         key[u] += delta
-                        h = head[key[u]]  # push u onto its new bucket
+                        h = head[key[u]]
                         nxt[u] = h
+                        prv[u] = -1
                         if h >= 0:
                             prv[h] = u
                         head[key[u]] = u

@@ -18,7 +18,10 @@ keeps the fewest colors — the first to reach the fewest on ties, so the result
 Acyclic and bidirectional ``auto`` run their algorithm with every order and keep the fewest
 colors (products), stopping at 2 (acyclic) or 1 (bidirectional).
 Column/row ``auto`` stops as soon as an order reaches the lower bound (the most nonzeros in a
-row, resp. column): nothing can beat it. Otherwise it runs the improvement phase of
+row, resp. column): nothing can beat it. Right after DSATUR it tries the improvement phase's
+first attempt, at the bound: when that succeeds the remaining orders are skipped (a first run
+never compiles their kernel; same color count as running them first). Otherwise it runs the
+improvement phase of
 :mod:`.improve` (greedy along DSATUR's order with tabu repair at a fixed number of colors,
 within :data:`AUTO_IMPROVE_SWEEPS` sweeps of work; ``Coloring.improved`` says how many colors
 it removed) and, only if that removed none, refines the best result by iterated greedy
@@ -51,7 +54,7 @@ from sparsediff.coloring.graphs import (
     symmetric_adjacency,
 )
 from sparsediff.coloring.greedy import dsatur, greedy_coloring, recolor_by_classes
-from sparsediff.coloring.improve import improve_colors
+from sparsediff.coloring.improve import Attempts, improve_colors
 from sparsediff.coloring.orders import ORDERS, vertex_order
 from sparsediff.coloring.result import Coloring, ColoringKind
 from sparsediff.coloring.star import star_coloring
@@ -273,6 +276,16 @@ def _progress(colors: np.ndarray) -> tuple[int, int]:
     return _n(colors), int(np.bincount(colors).min()) if colors.size else 0
 
 
+def _split_after_dsatur(orders: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``orders`` up to DSATUR (included), and the rest: ``auto`` tries the improvement phase
+    at the lower bound between the two (it starts from DSATUR's visiting order)."""
+    orders = tuple(orders)
+    if "dsatur" not in orders:
+        return orders, ()
+    cut = orders.index("dsatur") + 1
+    return orders[:cut], orders[cut:]
+
+
 def _needs_degrees(orders) -> bool:
     return any(o not in ("natural", "random", "custom") for o in orders)
 
@@ -292,17 +305,42 @@ def _best_distance2(
         orders = AUTO_ORDERS_LARGE
     deg = degrees(g) if _needs_degrees(orders) else None
     visits: dict[str, np.ndarray] = {}
-    best, best_name = best_over_orders(
-        orders, lambda name: _sweep(g, name, seed, deg, perm, visits), _n, bound
-    )
+
+    def sweep(name: str) -> np.ndarray:
+        return _sweep(g, name, seed, deg, perm, visits)
+
+    head, tail = _split_after_dsatur(orders) if auto else (orders, ())
+    best, best_name = best_over_orders(head, sweep, _n, bound)
     removed = 0
+    sweeps = AUTO_IMPROVE_SWEEPS_LARGE if large else AUTO_IMPROVE_SWEEPS
+    budget = sweeps * g.work()
+    attempts: Attempts = {}
+    if auto and _n(best) > bound and tail:
+        # the improvement phase's first attempt, at the lower bound, before the last greedy
+        # orders: when it succeeds nothing can beat it, and those orders are never run (nor
+        # compiled, on a first run); when it fails it is not repeated (``attempts``)
+        found, removed, _ = improve_colors(
+            g,
+            best,
+            visits["dsatur"],
+            bound,
+            budget,
+            AUTO_IMPROVE_SEED,
+            deg=deg,
+            attempts=attempts,
+            bound_only=True,
+        )
+        if removed:
+            return found, best_name, 0, removed
+        rest, rest_name = best_over_orders(tail, sweep, _n, bound)
+        if _n(rest) < _n(best):
+            best, best_name = rest, rest_name
     if auto and _n(best) > bound:
         order = visits.get("dsatur")
         if order is None:
             order = dsatur(g, deg)[1]
-        sweeps = AUTO_IMPROVE_SWEEPS_LARGE if large else AUTO_IMPROVE_SWEEPS
         best, removed, _ = improve_colors(
-            g, best, order, bound, sweeps * g.work(), AUTO_IMPROVE_SEED
+            g, best, order, bound, budget, AUTO_IMPROVE_SEED, deg=deg, attempts=attempts
         )
     if removed or (beat is not None and _n(best) > beat):
         auto = False

@@ -1,0 +1,170 @@
+"""What a first plan compiles: phases that cannot improve are skipped, and the kernels that
+replaced others (one sweep kernel, bucket queues in NumPy) give the same results.
+
+``auto`` tries the improvement phase at the lower bound right after DSATUR; when that succeeds
+the last greedy orders (and their kernel) are never run. These tests check that this changes
+no color count (and, on the patterns here, no color) against running every order first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from sparsediff.coloring import check_coloring, color, lower_bound, select
+from sparsediff.coloring import improve as improve_module
+from sparsediff.coloring.buckets import fill_buckets
+from sparsediff.coloring.graphs import as_structure, bipartite, degrees, neighbours
+from tests.coloring.patterns import bratu2d, brusselator2d, cavity2d, structured
+
+patterns = hnp.arrays(
+    np.bool_, st.tuples(st.integers(1, 14), st.integers(1, 14)), elements=st.booleans()
+)
+
+
+def _spy(monkeypatch):
+    """Record every greedy sweep ``auto`` runs and every repair attempt it makes."""
+    swept: list[str] = []
+    attempts: list[tuple[int, int]] = []
+    sweep, repair = select._sweep, improve_module.fixed_k_repair
+
+    def spy_sweep(g, name, *args, **kwargs):
+        swept.append(name)
+        return sweep(g, name, *args, **kwargs)
+
+    def spy_repair(adjacency, order, k, budget, seed=0):
+        attempts.append((int(k), int(budget)))
+        return repair(adjacency, order, k, budget, seed)
+
+    monkeypatch.setattr(select, "_sweep", spy_sweep)
+    monkeypatch.setattr(improve_module, "fixed_k_repair", spy_repair)
+    return swept, attempts
+
+
+def _all_orders_first(monkeypatch):
+    """``auto`` as it was before the early attempt: every greedy order, then the phase."""
+    monkeypatch.setattr(select, "_split_after_dsatur", lambda orders: (tuple(orders), ()))
+
+
+def test_greedy_at_the_bound_runs_no_improvement(monkeypatch):
+    P = bratu2d(12)  # DSATUR reaches the bound 5 of the 5-point stencil
+    swept, attempts = _spy(monkeypatch)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the improvement phase ran although greedy reached the bound")
+
+    monkeypatch.setattr(select, "improve_colors", fail)
+    c = color(P)
+    check_coloring(P, c, kind="column")
+    assert c.n_colors == lower_bound(P, "column") == 5 and c.improved == 0
+    assert swept == ["natural", "largest_first", "dsatur"] and attempts == []
+
+
+def test_early_attempt_at_the_bound_skips_the_last_orders(monkeypatch):
+    P = cavity2d(30)  # 13-point stencil: every greedy order > 13, the phase reaches 13
+    swept, attempts = _spy(monkeypatch)
+    c = color(P)
+    check_coloring(P, c, kind="column")
+    assert c.n_colors == 13 == lower_bound(P, "column") and c.improved > 0
+    assert swept == ["natural", "largest_first", "dsatur"]  # smallest_last … never ran
+    assert len(attempts) == 1 and attempts[0][0] == 13
+    monkeypatch.undo()
+    _all_orders_first(monkeypatch)
+    reference = color(P)
+    assert np.array_equal(reference.colors, c.colors)
+    assert (reference.n_colors, reference.order) == (c.n_colors, c.order)
+
+
+def test_a_failed_early_attempt_runs_the_last_orders_and_is_not_repeated(monkeypatch):
+    P = brusselator2d(13)
+    swept, attempts = _spy(monkeypatch)
+    c = color(P)
+    check_coloring(P, c, kind="column")
+    bound = lower_bound(P, "column")
+    if c.n_colors > bound:  # the bound was not reached: every order ran
+        assert swept[:3] == ["natural", "largest_first", "dsatur"] and len(swept) > 3
+    assert len(attempts) == len(set(attempts))  # an attempt is never made twice
+    monkeypatch.undo()
+    _all_orders_first(monkeypatch)
+    reference = color(P)
+    assert reference.n_colors == c.n_colors
+    assert np.array_equal(reference.colors, c.colors)
+
+
+@pytest.mark.parametrize("name", sorted(structured()))
+def test_same_colors_as_every_order_first_on_structured_patterns(name, monkeypatch):
+    P = structured()[name]
+    new = color(P)
+    _all_orders_first(monkeypatch)
+    old = color(P)
+    check_coloring(P, new, kind="column")
+    assert new.n_colors == old.n_colors
+
+
+@settings(max_examples=60, deadline=None)
+@given(P=patterns)
+def test_same_color_count_as_every_order_first_on_random_patterns(P):
+    new = color(P)
+    with pytest.MonkeyPatch.context() as mp:
+        _all_orders_first(mp)
+        old = color(P)
+    check_coloring(P, new, kind="column")
+    assert new.n_colors == old.n_colors
+    assert new.n_colors <= color(P, order="natural").n_colors  # never worse than natural
+
+
+@settings(max_examples=60, deadline=None)
+@given(P=patterns)
+def test_neighbours_are_the_distinct_conflicts_in_first_visit_order(P):
+    s = as_structure(P)
+    g = bipartite(s)
+    ptr, idx = neighbours(g)
+    assert np.array_equal(ptr, neighbours(g, degrees(g))[0])
+    for v in range(g.n):
+        expected, seen = [], {v}
+        for i in g.a_idx[g.a_ptr[v] : g.a_ptr[v + 1]]:
+            for u in g.b_idx[g.b_ptr[i] : g.b_ptr[i + 1]]:
+                if u not in seen:
+                    seen.add(u)
+                    expected.append(u)
+        assert idx[ptr[v] : ptr[v + 1]].tolist() == expected
+
+
+def _reference_buckets(key, tie, n_buckets):
+    """The bucket queue as the former Numba kernel filled it, one push at a time."""
+    n = key.size
+    head = np.full(max(n_buckets, 1), -1, dtype=np.int64)
+    nxt = np.full(n, -1, dtype=np.int64)
+    prv = np.full(n, -1, dtype=np.int64)
+    for v in sorted(range(n), key=lambda v: (tie[v], -v)):
+        h = head[key[v]]
+        nxt[v] = h
+        if h >= 0:
+            prv[h] = v
+        head[key[v]] = v
+    return head, nxt, prv
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.integers(0, 40).flatmap(
+        lambda n: st.tuples(
+            hnp.arrays(np.int64, n, elements=st.integers(0, 5)),
+            hnp.arrays(np.int64, n, elements=st.integers(0, 3)),
+        )
+    )
+)
+def test_fill_buckets_matches_pushing_one_at_a_time(data):
+    key, tie = data
+    for got, want in zip(fill_buckets(key, tie, 6), _reference_buckets(key, tie, 6), strict=True):
+        assert np.array_equal(got, want)
+
+
+def test_precompile_entry_point_runs(capsys):
+    from sparsediff.__main__ import main
+
+    assert main(["precompile"]) == 0
+    assert "cached" in capsys.readouterr().out
