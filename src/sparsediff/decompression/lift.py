@@ -17,6 +17,8 @@ from pytensor.tensor.shape import Reshape
 from pytensor.tensor.type import TensorType
 
 __all__ = ["gather"]
+import os
+SLICES = os.environ.get("SD_SLICES", "1") == "1"
 
 
 def _static_shape(var: Variable) -> tuple[int, ...] | None:
@@ -37,6 +39,8 @@ def _leaf_gather(var: Variable, flat: np.ndarray) -> Variable:
         and np.array_equal(flat, np.arange(flat.size))
     ):
         return flat_var
+    if SLICES and flat.size > 1 and (np.diff(flat) == 1).all():
+        return flat_var[int(flat[0]) : int(flat[-1]) + 1]
     return flat_var[pt.constant(flat.astype(np.int64))]
 
 
@@ -58,7 +62,9 @@ class _Part:
     ``vidx``. Restricting a part to fewer entries computes (or gathers) only those.
     """
 
-    __slots__ = ("children", "const", "dtype", "expr", "flat", "length", "op", "src", "vidx")
+    __slots__ = (
+        "children", "const", "dtype", "expr", "flat", "length", "op", "src", "vidx", "whole"
+    )
 
     def __init__(
         self,
@@ -81,6 +87,7 @@ class _Part:
         self.expr = expr
         self.op = op
         self.children = children
+        self.whole = None
 
     @property
     def is_constant(self) -> bool:
@@ -111,15 +118,28 @@ class _Part:
         """Symbolic values at ``idx``, all of them varying entries."""
         if self.src is not None:  # leaf
             return self.src if self.flat is None else _leaf_gather(self.src, self.flat[idx])
-        same = idx.size == (self.length if self.vidx is None else self.vidx.size)
-        if same:
+        if self.vidx is None:
+            same = idx.size == self.length
+        else:
+            same = idx.size == self.vidx.size and np.array_equal(idx, self.vidx)
+        if same and self.expr is not None:
             return self.expr
         out = self.op(*[c.restrict(idx) for c in self.children])
         if out.type.broadcastable != (False,):
             out = pt.broadcast_to(out, (idx.size,))
+        if same:
+            self.expr = out
         return out
 
-    def restrict(self, idx: np.ndarray) -> Variable:
+    def _superset(self, idx, inside):
+        out = self._compute(idx)
+        if self.children is not None and isinstance(self.op.scalar_op, ps_scalar.Mul):
+            fixed = ~inside & (np.broadcast_to(self.const_at(idx), (idx.size,)) == 0)
+            if fixed.any():
+                out = pt.switch(pt.constant(fixed), np.zeros((), self.dtype), out)
+        return out
+
+    def restrict(self, idx: np.ndarray, top: bool = False) -> Variable:
         """Symbolic values at the sorted entries ``idx``."""
         if self.is_constant:
             return _constant_vector(self.const_at(idx), self.dtype)
@@ -130,6 +150,8 @@ class _Part:
             return self._compute(idx)
         if not inside.any():
             return _constant_vector(self.const_at(idx), self.dtype)
+        if SUPERSET and not top:
+            return self._superset(idx, inside)
         # Constants at idx, the varying values scattered into their places (piece by piece,
         # concatenated: one scatter, no gather to put the pieces in order first).
         at = np.flatnonzero(inside)
@@ -150,7 +172,7 @@ class _Part:
         return pt.set_subtensor(pt.constant(base)[where], values)
 
     def materialize(self) -> Variable:
-        return self.restrict(np.arange(self.length))
+        return self.restrict(np.arange(self.length), top=True)
 
 
 class _JoinPart(_Part):
@@ -252,7 +274,7 @@ def _eval_op(op, arrays: list[np.ndarray]) -> np.ndarray:
     return np.asarray(storage[node.outputs[0]][0])
 
 
-def _part_of_elemwise(node, parts: list[_Part], length: int) -> _Part:
+def _part_of_elemwise(node, parts: list[_Part], length: int, flat) -> _Part:
     op = node.op
     dtype = node.outputs[0].dtype
     varying = np.zeros(length, dtype=bool)
@@ -297,20 +319,20 @@ def _part_of_elemwise(node, parts: list[_Part], length: int) -> _Part:
     split = _split_by_pieces(op, parts, vidx, const, length, dtype)
     if split is not None:
         return split
-    expr = op(*[p.restrict(vidx) for p in parts])
-    if expr.type.broadcastable != (False,):
-        expr = pt.broadcast_to(expr, (vidx.size,))
-    return _Part(
+    part = _Part(
         length,
         dtype,
         const=const,
         vidx=None if vidx.size == length else vidx,
-        expr=expr,
         op=op,
         children=parts,
     )
+    return part
 
 
+import os
+SUPERSET = os.environ.get("SD_SUPERSET", "1") == "1"
+ATOMS = os.environ.get("SD_ATOMS", "1") == "1"
 #: Most pieces an elementwise result is split into (each later Op is applied piece by piece).
 MAX_PIECES = 8
 
@@ -328,14 +350,28 @@ def _split_by_pieces(op, parts, vidx, const, length, dtype) -> _Part | None:
     """
     varying = [p for p in parts if not p.is_constant]
     pieces = [q for p in varying for q in p.varying_pieces()]
-    if len(pieces) < 2 or len(pieces) > MAX_PIECES:
+    if len(pieces) < 2 or len(pieces) > 62:
         return None
     seen = np.zeros(length, dtype=bool)
+    overlap = False
     for q in pieces:  # disjoint? O(entries), at plan time
         if seen[q].any():
-            return None
+            overlap = True
         seen[q] = True
-    if vidx.size < sum(q.size for q in pieces):  # entries fixed by a zero factor
+    if overlap:
+        if not ATOMS:
+            return None
+        # Refine into atoms: entries that lie in the same pieces (a bit mask per entry).
+        key = np.zeros(length, dtype=np.int64)
+        for b, q in enumerate(pieces):
+            key[q] |= np.int64(1) << b
+        keys, inverse = np.unique(key[vidx], return_inverse=True)
+        if keys.size < 2 or keys.size > MAX_PIECES:
+            return None
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.cumsum(np.bincount(inverse, minlength=keys.size))[:-1]
+        pieces = np.split(vidx[order], bounds)
+    elif vidx.size < sum(q.size for q in pieces):  # entries fixed by a zero factor
         pieces = [q[np.isin(q, vidx, assume_unique=True)] for q in pieces]
         pieces = [q for q in pieces if q.size]
     if len(pieces) < 2:
@@ -353,6 +389,24 @@ def _split_by_pieces(op, parts, vidx, const, length, dtype) -> _Part | None:
         subs.append(_Part(rest.size, dtype, const=c, vidx=np.empty(0, dtype=np.int64)))
         where.append(rest)
     return _JoinPart(length, dtype, subs, where)
+
+
+def _depends_on_constants_only(var: Variable, limit: int = 32) -> bool:
+    """Whether ``var`` is computed from constants alone, by at most ``limit`` nodes."""
+    stack, seen = [var], set()
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v.owner is None:
+            if not isinstance(v, Constant):
+                return False
+            continue
+        if len(seen) > limit:
+            return False
+        stack.extend(v.owner.inputs)
+    return True
 
 
 def _lift(var: Variable, flat: np.ndarray, depth: int) -> _Part:
@@ -376,6 +430,10 @@ def _lift(var: Variable, flat: np.ndarray, depth: int) -> _Part:
         return _Part(length, var.dtype, src=var, flat=flat)
     size = int(np.prod(shape, dtype=np.int64))
     if size == 1:
+        if _depends_on_constants_only(var):
+            # e.g. a broadcast scalar constant (``x + 2.0``: ``DimShuffle(2.0)``): a constant.
+            value = np.asarray(var.eval(mode="FAST_COMPILE"), dtype=var.dtype).reshape((1,))
+            return _Part(length, var.dtype, const=value, vidx=np.zeros(0, dtype=np.int64))
         # A broadcast scalar: no gather, keep it broadcastable against the picked entries.
         return _Part(length, var.dtype, src=var.reshape((1,)), flat=None)
     op = node.op
@@ -407,7 +465,7 @@ def _lift(var: Variable, flat: np.ndarray, depth: int) -> _Part:
             sub = [m if s != 1 else np.zeros_like(m) for m, s in zip(multi, in_shape, strict=True)]
             in_flat = np.ravel_multi_index(sub, in_shape) if in_shape else np.zeros_like(flat)
             parts.append(_lift(inp, in_flat, depth + 1))
-        return _part_of_elemwise(node, parts, length)
+        return _part_of_elemwise(node, parts, length, flat)
     return _Part(length, var.dtype, src=var, flat=flat)
 
 
