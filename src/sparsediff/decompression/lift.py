@@ -17,8 +17,6 @@ from pytensor.tensor.shape import Reshape
 from pytensor.tensor.type import TensorType
 
 __all__ = ["gather"]
-import os
-SLICES = os.environ.get("SD_SLICES", "1") == "1"
 
 
 def _static_shape(var: Variable) -> tuple[int, ...] | None:
@@ -39,9 +37,32 @@ def _leaf_gather(var: Variable, flat: np.ndarray) -> Variable:
         and np.array_equal(flat, np.arange(flat.size))
     ):
         return flat_var
-    if SLICES and flat.size > 1 and (np.diff(flat) == 1).all():
+    if flat.size > 1 and (np.diff(flat) == 1).all():
         return flat_var[int(flat[0]) : int(flat[-1]) + 1]
     return flat_var[pt.constant(flat.astype(np.int64))]
+
+
+#: Widest Join the decompression builds (see :func:`_concatenate`).
+_JOIN_WIDTH = 4
+
+
+def _concatenate(vectors: list[Variable]) -> Variable:
+    """``pt.concatenate(vectors)``; of more than :data:`_JOIN_WIDTH` vectors, as a balanced tree
+    of two-input ``Join``s.
+
+    Numba compiles a ``Join`` anew for every number (and layout) of inputs, and the whole-graph
+    function's compile time grows with the widest call in it: one ``Join`` of the 90 pieces of
+    a DSGE Jacobian cost more Numba compile time than 89 two-input ``Join``s, which all share
+    one compiled kernel (measured, issue #16: first call 21.8 s → 13.4 s, CPU). Per call the
+    values are copied about ``log2(len(vectors))`` times instead of once, so few pieces (the
+    stencils: up to 4) keep their single ``Join``.
+    """
+    while len(vectors) > _JOIN_WIDTH:
+        vectors = [
+            pt.concatenate(vectors[k : k + 2]) if k + 1 < len(vectors) else vectors[k]
+            for k in range(0, len(vectors), 2)
+        ]
+    return vectors[0] if len(vectors) == 1 else pt.concatenate(vectors)
 
 
 def _constant_vector(values: np.ndarray, dtype) -> Variable:
@@ -62,9 +83,7 @@ class _Part:
     ``vidx``. Restricting a part to fewer entries computes (or gathers) only those.
     """
 
-    __slots__ = (
-        "children", "const", "dtype", "expr", "flat", "length", "op", "src", "vidx", "whole"
-    )
+    __slots__ = ("children", "const", "dtype", "expr", "flat", "length", "op", "src", "vidx")
 
     def __init__(
         self,
@@ -87,7 +106,6 @@ class _Part:
         self.expr = expr
         self.op = op
         self.children = children
-        self.whole = None
 
     @property
     def is_constant(self) -> bool:
@@ -131,15 +149,7 @@ class _Part:
             self.expr = out
         return out
 
-    def _superset(self, idx, inside):
-        out = self._compute(idx)
-        if self.children is not None and isinstance(self.op.scalar_op, ps_scalar.Mul):
-            fixed = ~inside & (np.broadcast_to(self.const_at(idx), (idx.size,)) == 0)
-            if fixed.any():
-                out = pt.switch(pt.constant(fixed), np.zeros((), self.dtype), out)
-        return out
-
-    def restrict(self, idx: np.ndarray, top: bool = False) -> Variable:
+    def restrict(self, idx: np.ndarray) -> Variable:
         """Symbolic values at the sorted entries ``idx``."""
         if self.is_constant:
             return _constant_vector(self.const_at(idx), self.dtype)
@@ -150,8 +160,6 @@ class _Part:
             return self._compute(idx)
         if not inside.any():
             return _constant_vector(self.const_at(idx), self.dtype)
-        if SUPERSET and not top:
-            return self._superset(idx, inside)
         # Constants at idx, the varying values scattered into their places (piece by piece,
         # concatenated: one scatter, no gather to put the pieces in order first).
         at = np.flatnonzero(inside)
@@ -160,7 +168,7 @@ class _Part:
             values = pieces[0][1]
         else:
             at = np.concatenate([at[sel] for sel, _ in pieces])
-            values = pt.concatenate([pt.broadcast_to(v, (sel.size,)) for sel, v in pieces])
+            values = _concatenate([pt.broadcast_to(v, (sel.size,)) for sel, v in pieces])
         base = np.array(np.broadcast_to(self.const_at(idx), (idx.size,)), dtype=self.dtype)
         where = pt.constant(at.astype(np.int64))
         kept = base[~inside]
@@ -172,7 +180,7 @@ class _Part:
         return pt.set_subtensor(pt.constant(base)[where], values)
 
     def materialize(self) -> Variable:
-        return self.restrict(np.arange(self.length), top=True)
+        return self.restrict(np.arange(self.length))
 
 
 class _JoinPart(_Part):
@@ -209,7 +217,7 @@ class _JoinPart(_Part):
             order.append(sel)
         if len(pieces) == 1:
             return pieces[0]
-        joined = pt.concatenate(
+        joined = _concatenate(
             [pt.broadcast_to(p, (o.size,)) for p, o in zip(pieces, order, strict=True)]
         )
         inverse = np.argsort(np.concatenate(order), kind="stable")
@@ -274,7 +282,7 @@ def _eval_op(op, arrays: list[np.ndarray]) -> np.ndarray:
     return np.asarray(storage[node.outputs[0]][0])
 
 
-def _part_of_elemwise(node, parts: list[_Part], length: int, flat) -> _Part:
+def _part_of_elemwise(node, parts: list[_Part], length: int) -> _Part:
     op = node.op
     dtype = node.outputs[0].dtype
     varying = np.zeros(length, dtype=bool)
@@ -319,7 +327,8 @@ def _part_of_elemwise(node, parts: list[_Part], length: int, flat) -> _Part:
     split = _split_by_pieces(op, parts, vidx, const, length, dtype)
     if split is not None:
         return split
-    part = _Part(
+    # ``expr`` (the values at ``vidx``) is built on first use: most parts are only restricted.
+    return _Part(
         length,
         dtype,
         const=const,
@@ -327,30 +336,34 @@ def _part_of_elemwise(node, parts: list[_Part], length: int, flat) -> _Part:
         op=op,
         children=parts,
     )
-    return part
 
 
-import os
-SUPERSET = os.environ.get("SD_SUPERSET", "1") == "1"
-ATOMS = os.environ.get("SD_ATOMS", "1") == "1"
-#: Most pieces an elementwise result is split into (each later Op is applied piece by piece).
+#: Most atoms an elementwise result with overlapping varying pieces is split into (each later
+#: Op is applied atom by atom); more, and the result is computed on the union of the pieces,
+#: its partly constant operands scattered into their constants.
 MAX_PIECES = 8
+#: Most varying pieces of the operands considered for a split (one bit each in a mask).
+_MAX_OPERAND_PIECES = 62
 
 
 def _split_by_pieces(op, parts, vidx, const, length, dtype) -> _Part | None:
-    """The result of ``op`` piece by piece, when the operands' varying pieces are disjoint.
+    """The result of ``op`` piece by piece, where each operand is constant or fully varying.
 
     E.g. ``a + b`` with ``a`` varying on the diagonal entries only and ``b`` on others: at each
     piece one operand is constant, so ``op`` runs on that piece's values and the other
     operands' constants there, instead of on the union of the pieces with every operand
     scattered into its constants first (a select per operand and entry on JAX; a scatter each
-    on C/Numba). The pieces travel on to the next Op (a ``_JoinPart``) and are written to the
-    result by one scatter. Returns None when pieces overlap, or there are fewer than two, or
-    more than :data:`MAX_PIECES`.
+    on C/Numba). When the operands' pieces overlap (``a`` varying at {0, 1}, ``b`` at {1, 2}),
+    the entries are refined into *atoms*, the entries that lie in the same pieces ({0}, {1},
+    {2}): on each atom every operand is again constant or fully varying. The pieces travel on
+    to the next Op (a ``_JoinPart``) and are written to the result by one scatter (or one
+    gather) at the end: no ``set_subtensor`` into constants inside the graph, which for a
+    many-equation model (issue #16) made most of the nodes Numba compiled on the first call.
+    Returns None when there are fewer than two pieces, or more than :data:`MAX_PIECES` atoms.
     """
     varying = [p for p in parts if not p.is_constant]
     pieces = [q for p in varying for q in p.varying_pieces()]
-    if len(pieces) < 2 or len(pieces) > 62:
+    if len(pieces) < 2 or len(pieces) > _MAX_OPERAND_PIECES:
         return None
     seen = np.zeros(length, dtype=bool)
     overlap = False
@@ -359,8 +372,6 @@ def _split_by_pieces(op, parts, vidx, const, length, dtype) -> _Part | None:
             overlap = True
         seen[q] = True
     if overlap:
-        if not ATOMS:
-            return None
         # Refine into atoms: entries that lie in the same pieces (a bit mask per entry).
         key = np.zeros(length, dtype=np.int64)
         for b, q in enumerate(pieces):
@@ -465,7 +476,7 @@ def _lift(var: Variable, flat: np.ndarray, depth: int) -> _Part:
             sub = [m if s != 1 else np.zeros_like(m) for m, s in zip(multi, in_shape, strict=True)]
             in_flat = np.ravel_multi_index(sub, in_shape) if in_shape else np.zeros_like(flat)
             parts.append(_lift(inp, in_flat, depth + 1))
-        return _part_of_elemwise(node, parts, length, flat)
+        return _part_of_elemwise(node, parts, length)
     return _Part(length, var.dtype, src=var, flat=flat)
 
 
