@@ -166,6 +166,28 @@ def test_disjoint_varying_pieces_are_computed_apart_and_written_by_one_scatter()
     assert sizes == {(2,)}
 
 
+def test_overlapping_varying_pieces_are_refined_into_atoms_without_scatters():
+    """a * b + c with a varying at {0, 1, 2}, b at {2, 3} and c at {1, 3, 4}: the entries fall
+    into atoms {0}, {1}, {2}, {3}, {4} (the same operands vary on each); each atom is computed
+    with every operand fully varying or constant there, and only the root writes into the
+    constants (before: a set_subtensor into constants per partially varying operand)."""
+    x = pt.vector("x", shape=(6,))
+    ca = np.array([1.0, 2.0, 3.0, 0.0, 0.0, 0.0])
+    cb = np.array([0.0, 0.0, 5.0, 6.0, 0.0, 0.0])
+    cc = np.array([0.0, 7.0, 0.0, 8.0, 9.0, 0.0])
+    B = (ca * pt.exp(x) + 1.0) * (cb * pt.sin(x) + 2.0) + cc * pt.cos(x)
+    lifted = gather(B, np.arange(6))
+    fn = pytensor.function([x], lifted, mode="FAST_COMPILE")
+    xv = np.linspace(0.1, 1.0, 6)
+    want = (ca * np.exp(xv) + 1.0) * (cb * np.sin(xv) + 2.0) + cc * np.cos(xv)
+    np.testing.assert_allclose(fn(xv), want, rtol=1e-15)
+    nodes = list(pytensor.graph.traversal.applys_between([x], [lifted]))
+    writes = [n for n in nodes if "IncSubtensor" in type(n.op).__name__]
+    assert len(writes) == 1, writes
+    sizes = {o.type.shape for n in nodes for o in n.outputs if str(n.op) in ("Exp", "Sin", "Cos")}
+    assert sizes <= {(1,), (2,), (3,)}, sizes
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 def test_assemble(fmt):
     P = sp.csr_array(np.array([[1, 0, 1], [0, 1, 0]], dtype=bool))

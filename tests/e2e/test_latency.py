@@ -61,6 +61,23 @@ def test_nk_compiled_graph_is_small_and_its_kernels_narrow():
     assert len(big) <= 1.1 * len(small)
 
 
+def test_nk_decompression_adds_no_scatters_and_narrow_joins():
+    """Issue #16, the lifted gather: overlapping varying pieces are refined into atoms, so the
+    graph has one final scatter into the constants, no ``set_subtensor``-into-``Alloc`` per
+    partially constant operand and no gathers (before: 51 scatters, 30 Allocs, 43 gathers,
+    35 distinct kernels); the pieces are joined by two-input ``Join``s (Numba compiles a Join
+    per number of inputs, and one of 90 inputs made the whole-graph function slow to JIT)."""
+    _, nodes = _numba_graph(6)
+    ops = Counter(type(n.op).__name__ for n in nodes)
+    assert ops["AdvancedIncSubtensor1"] <= 1 and ops["Alloc"] == 0, ops
+    assert ops["AdvancedSubtensor1"] <= 2, ops
+    assert ops["Elemwise"] <= 40, ops
+    assert len(nodes) <= 270, ops
+    joins = [n for n in nodes if type(n.op).__name__ == "Join"]
+    assert max(len(n.inputs) - 1 for n in joins) <= 4
+    assert len({len(n.inputs) for n in joins}) <= 3  # distinct arities: a compile each
+
+
 @pytest.mark.numba
 def test_nk_model_matches_dense_numba(nk_dense):
     _check_values(nk_dense, "NUMBA")

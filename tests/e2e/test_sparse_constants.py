@@ -16,7 +16,7 @@ import pytensor.sparse as ps
 import pytensor.tensor as pt
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pytensor.gradient import jacobian
 from pytensor.graph.replace import graph_replace
@@ -288,6 +288,7 @@ def test_minimize_laplace_mode_vector_product():
     seed=st.integers(0, 2**16),
     fmt=st.sampled_from(["csr", "csc"]),
 )
+@example(n=3, m=1, density=0.5, seed=0, fmt="csr")  # a zero row of W: dense over-approximates
 def test_random_sparse_matrix_hessian(n, m, density, seed, fmt):
     """sum(a * log1p((z @ W)²)) for random sparse W (n, m): sparse == dense, exact pattern."""
     Wr = sp.random(n, m, density=density, format=fmt, random_state=seed)
@@ -299,7 +300,12 @@ def test_random_sparse_matrix_hessian(n, m, density, seed, fmt):
     got = pytensor.function([x], sd.hessian(cost, x, dense=False), mode="FAST_COMPILE")(xv)
     ref = pytensor.function([x], _dense_hessian(dense, x), mode="FAST_COMPILE")
     _check(got, ref(xv))
-    assert sd.hessian_sparsity(cost, x).nnz == sd.hessian_sparsity(dense, x).nnz
+    # The sparse W's pattern is exact; the dense copy's detection may over-approximate (a
+    # constant matrix with zero entries, e.g. a zero row of W keeps z_i coupled to every z_j).
+    # Never miss a nonzero, never exceed the dense detection.
+    pattern = sd.hessian_sparsity(cost, x)
+    assert (sp.csr_array(ref(xv) != 0) > pattern).nnz == 0
+    assert (pattern > sd.hessian_sparsity(dense, x)).nnz == 0
 
 
 def test_sparse_input_without_shape_is_a_clear_error():

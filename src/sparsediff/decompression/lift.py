@@ -37,7 +37,32 @@ def _leaf_gather(var: Variable, flat: np.ndarray) -> Variable:
         and np.array_equal(flat, np.arange(flat.size))
     ):
         return flat_var
+    if flat.size > 1 and (np.diff(flat) == 1).all():
+        return flat_var[int(flat[0]) : int(flat[-1]) + 1]
     return flat_var[pt.constant(flat.astype(np.int64))]
+
+
+#: Widest Join the decompression builds (see :func:`_concatenate`).
+_JOIN_WIDTH = 4
+
+
+def _concatenate(vectors: list[Variable]) -> Variable:
+    """``pt.concatenate(vectors)``; of more than :data:`_JOIN_WIDTH` vectors, as a balanced tree
+    of two-input ``Join``s.
+
+    Numba compiles a ``Join`` anew for every number (and layout) of inputs, and the whole-graph
+    function's compile time grows with the widest call in it: one ``Join`` of the 90 pieces of
+    a DSGE Jacobian cost more Numba compile time than 89 two-input ``Join``s, which all share
+    one compiled kernel (measured, issue #16: first call 21.8 s → 13.4 s, CPU). Per call the
+    values are copied about ``log2(len(vectors))`` times instead of once, so few pieces (the
+    stencils: up to 4) keep their single ``Join``.
+    """
+    while len(vectors) > _JOIN_WIDTH:
+        vectors = [
+            pt.concatenate(vectors[k : k + 2]) if k + 1 < len(vectors) else vectors[k]
+            for k in range(0, len(vectors), 2)
+        ]
+    return vectors[0] if len(vectors) == 1 else pt.concatenate(vectors)
 
 
 def _constant_vector(values: np.ndarray, dtype) -> Variable:
@@ -111,12 +136,17 @@ class _Part:
         """Symbolic values at ``idx``, all of them varying entries."""
         if self.src is not None:  # leaf
             return self.src if self.flat is None else _leaf_gather(self.src, self.flat[idx])
-        same = idx.size == (self.length if self.vidx is None else self.vidx.size)
-        if same:
+        if self.vidx is None:
+            same = idx.size == self.length
+        else:
+            same = idx.size == self.vidx.size and np.array_equal(idx, self.vidx)
+        if same and self.expr is not None:
             return self.expr
         out = self.op(*[c.restrict(idx) for c in self.children])
         if out.type.broadcastable != (False,):
             out = pt.broadcast_to(out, (idx.size,))
+        if same:
+            self.expr = out
         return out
 
     def restrict(self, idx: np.ndarray) -> Variable:
@@ -138,7 +168,7 @@ class _Part:
             values = pieces[0][1]
         else:
             at = np.concatenate([at[sel] for sel, _ in pieces])
-            values = pt.concatenate([pt.broadcast_to(v, (sel.size,)) for sel, v in pieces])
+            values = _concatenate([pt.broadcast_to(v, (sel.size,)) for sel, v in pieces])
         base = np.array(np.broadcast_to(self.const_at(idx), (idx.size,)), dtype=self.dtype)
         where = pt.constant(at.astype(np.int64))
         kept = base[~inside]
@@ -187,7 +217,7 @@ class _JoinPart(_Part):
             order.append(sel)
         if len(pieces) == 1:
             return pieces[0]
-        joined = pt.concatenate(
+        joined = _concatenate(
             [pt.broadcast_to(p, (o.size,)) for p, o in zip(pieces, order, strict=True)]
         )
         inverse = np.argsort(np.concatenate(order), kind="stable")
@@ -297,45 +327,62 @@ def _part_of_elemwise(node, parts: list[_Part], length: int) -> _Part:
     split = _split_by_pieces(op, parts, vidx, const, length, dtype)
     if split is not None:
         return split
-    expr = op(*[p.restrict(vidx) for p in parts])
-    if expr.type.broadcastable != (False,):
-        expr = pt.broadcast_to(expr, (vidx.size,))
+    # ``expr`` (the values at ``vidx``) is built on first use: most parts are only restricted.
     return _Part(
         length,
         dtype,
         const=const,
         vidx=None if vidx.size == length else vidx,
-        expr=expr,
         op=op,
         children=parts,
     )
 
 
-#: Most pieces an elementwise result is split into (each later Op is applied piece by piece).
+#: Most atoms an elementwise result with overlapping varying pieces is split into (each later
+#: Op is applied atom by atom); more, and the result is computed on the union of the pieces,
+#: its partly constant operands scattered into their constants.
 MAX_PIECES = 8
+#: Most varying pieces of the operands considered for a split (one bit each in a mask).
+_MAX_OPERAND_PIECES = 62
 
 
 def _split_by_pieces(op, parts, vidx, const, length, dtype) -> _Part | None:
-    """The result of ``op`` piece by piece, when the operands' varying pieces are disjoint.
+    """The result of ``op`` piece by piece, where each operand is constant or fully varying.
 
     E.g. ``a + b`` with ``a`` varying on the diagonal entries only and ``b`` on others: at each
     piece one operand is constant, so ``op`` runs on that piece's values and the other
     operands' constants there, instead of on the union of the pieces with every operand
     scattered into its constants first (a select per operand and entry on JAX; a scatter each
-    on C/Numba). The pieces travel on to the next Op (a ``_JoinPart``) and are written to the
-    result by one scatter. Returns None when pieces overlap, or there are fewer than two, or
-    more than :data:`MAX_PIECES`.
+    on C/Numba). When the operands' pieces overlap (``a`` varying at {0, 1}, ``b`` at {1, 2}),
+    the entries are refined into *atoms*, the entries that lie in the same pieces ({0}, {1},
+    {2}): on each atom every operand is again constant or fully varying. The pieces travel on
+    to the next Op (a ``_JoinPart``) and are written to the result by one scatter (or one
+    gather) at the end: no ``set_subtensor`` into constants inside the graph, which for a
+    many-equation model (issue #16) made most of the nodes Numba compiled on the first call.
+    Returns None when there are fewer than two pieces, or more than :data:`MAX_PIECES` atoms.
     """
     varying = [p for p in parts if not p.is_constant]
     pieces = [q for p in varying for q in p.varying_pieces()]
-    if len(pieces) < 2 or len(pieces) > MAX_PIECES:
+    if len(pieces) < 2 or len(pieces) > _MAX_OPERAND_PIECES:
         return None
     seen = np.zeros(length, dtype=bool)
+    overlap = False
     for q in pieces:  # disjoint? O(entries), at plan time
         if seen[q].any():
-            return None
+            overlap = True
         seen[q] = True
-    if vidx.size < sum(q.size for q in pieces):  # entries fixed by a zero factor
+    if overlap:
+        # Refine into atoms: entries that lie in the same pieces (a bit mask per entry).
+        key = np.zeros(length, dtype=np.int64)
+        for b, q in enumerate(pieces):
+            key[q] |= np.int64(1) << b
+        keys, inverse = np.unique(key[vidx], return_inverse=True)
+        if keys.size < 2 or keys.size > MAX_PIECES:
+            return None
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.cumsum(np.bincount(inverse, minlength=keys.size))[:-1]
+        pieces = np.split(vidx[order], bounds)
+    elif vidx.size < sum(q.size for q in pieces):  # entries fixed by a zero factor
         pieces = [q[np.isin(q, vidx, assume_unique=True)] for q in pieces]
         pieces = [q for q in pieces if q.size]
     if len(pieces) < 2:
@@ -353,6 +400,24 @@ def _split_by_pieces(op, parts, vidx, const, length, dtype) -> _Part | None:
         subs.append(_Part(rest.size, dtype, const=c, vidx=np.empty(0, dtype=np.int64)))
         where.append(rest)
     return _JoinPart(length, dtype, subs, where)
+
+
+def _depends_on_constants_only(var: Variable, limit: int = 32) -> bool:
+    """Whether ``var`` is computed from constants alone, by at most ``limit`` nodes."""
+    stack, seen = [var], set()
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v.owner is None:
+            if not isinstance(v, Constant):
+                return False
+            continue
+        if len(seen) > limit:
+            return False
+        stack.extend(v.owner.inputs)
+    return True
 
 
 def _lift(var: Variable, flat: np.ndarray, depth: int) -> _Part:
@@ -376,6 +441,10 @@ def _lift(var: Variable, flat: np.ndarray, depth: int) -> _Part:
         return _Part(length, var.dtype, src=var, flat=flat)
     size = int(np.prod(shape, dtype=np.int64))
     if size == 1:
+        if _depends_on_constants_only(var):
+            # e.g. a broadcast scalar constant (``x + 2.0``: ``DimShuffle(2.0)``): a constant.
+            value = np.asarray(var.eval(mode="FAST_COMPILE"), dtype=var.dtype).reshape((1,))
+            return _Part(length, var.dtype, const=value, vidx=np.zeros(0, dtype=np.int64))
         # A broadcast scalar: no gather, keep it broadcastable against the picked entries.
         return _Part(length, var.dtype, src=var.reshape((1,)), flat=None)
     op = node.op
