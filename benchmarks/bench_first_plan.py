@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(ROOT))
 
 import benchmarks.threads  # noqa: F401, E402  (one BLAS thread, set before NumPy loads)
+from benchmarks.timing import isolated_cache_env  # noqa: E402
 
 PROBLEMS = ("nk", "demo", "bratu1000")
 
@@ -130,14 +131,7 @@ def measure(problem: str) -> dict:
 
 
 def run_child(problem: str, cache: Path, timeout: float) -> dict:
-    env = dict(os.environ)
-    env["PYTENSOR_FLAGS"] = ",".join(
-        f for f in (env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={cache / 'pytensor'}") if f
-    )
-    env["NUMBA_CACHE_DIR"] = str(cache / "numba")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "src"), str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env = isolated_cache_env(cache, ROOT)
     cmd = [sys.executable, "-m", "benchmarks.bench_first_plan", "--child", problem]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     for line in proc.stdout.splitlines():

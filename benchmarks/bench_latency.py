@@ -34,6 +34,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.timing import isolated_cache_env  # noqa: E402
+
 PHASES = ("plan", "build", "compile", "first_call")
 MODES = {"numba": "NUMBA", "c": "CVM"}
 
@@ -112,14 +117,7 @@ def _child_main(args) -> None:
 
 def run_child(tool: str, T: int, backend: str, cache: Path, timeout: float, calls: int) -> dict:
     """Run :func:`measure` in a fresh process whose caches live under ``cache``."""
-    env = dict(os.environ)
-    env["PYTENSOR_FLAGS"] = ",".join(
-        f for f in (env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={cache / 'pytensor'}") if f
-    )
-    env["NUMBA_CACHE_DIR"] = str(cache / "numba")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "src"), str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env = isolated_cache_env(cache, ROOT)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")
     cmd = [sys.executable, "-m", "benchmarks.bench_latency", "--child", "--tool", tool]

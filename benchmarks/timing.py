@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 _STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
@@ -175,3 +177,18 @@ def interleaved(
         name: Stats(statistics.median(s), min(s), max(s), len(s), loops[name], s)
         for name, s in samples.items()
     }
+
+
+def isolated_cache_env(cache: Path, root: Path) -> dict[str, str]:
+    """The environment of a child process whose PyTensor and Numba caches live under ``cache``
+    (empty: a first run after installing; reused: every later process), importing the
+    project from ``root``."""
+    env = dict(os.environ)
+    env["PYTENSOR_FLAGS"] = ",".join(
+        f for f in (env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={cache / 'pytensor'}") if f
+    )
+    env["NUMBA_CACHE_DIR"] = str(cache / "numba")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(root / "src"), str(root), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    return env

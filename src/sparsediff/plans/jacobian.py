@@ -730,8 +730,8 @@ def _decompress(
     alternative = slot_alternative() if slot_alternative is not None else None
     if alternative is None:
         # Traffic alone misjudges the lifted graph's pieces: the NK model's (T = 100) plain
-        # gather moves 0.32× the lifted one's data, yet took 0.14 against 0.089 ms per call
-        # and 25.0 against 13.2 s CPU on a fresh Numba cache's first call (bench_latency).
+        # gather moves 0.32× the lifted one's data, yet took 0.14 against 0.087 ms per call
+        # and 25.0 against 13.7 s CPU on a fresh Numba cache's first call (bench_latency).
         return lifted
     budget = PLAIN_GATHER_MARGIN * graph_traffic([lifted])
     plain = decompression.gather(source, positions, lift=False)
