@@ -15,7 +15,17 @@ another is charged only its own part), so the table says which kernels a first p
 
 Problems: ``nk`` — the New Keynesian perfect-foresight system of ``tests/users_graphs.py``
 (T = 100, n = 2300); ``demo`` — the 2-D Bratu problem of ``python -m sparsediff demo``
-(300×300, n = 9·10⁴); ``bratu1000`` — the same at n = 10⁶.
+(300×300, n = 9·10⁴); ``bratu1000`` — the same at n = 10⁶; ``family:n`` — any problem of
+``sparsediff.problems.from_size`` (e.g. ``cavity2d:40000``).
+
+    python benchmarks/bench_first_plan.py --sequence 3 --repeat 5 --problems bratu1000
+
+``--sequence N`` measures the first N plans of a process instead, with a warm cache (one
+discarded child fills it first): ``--repeat`` fresh processes each make the same plan N times
+and time its phases in CPU seconds (detection; probe, which products build; coloring, every
+``color`` call of the mode choice; the rest of the mode choice; positions); the table gives
+the median over the processes of plan 1, 2, …, N. The first plans of a process run on memory
+the process has not touched yet (page faults), later ones on freed and reused memory.
 """
 
 from __future__ import annotations
@@ -85,6 +95,12 @@ def _problem(name: str):
 
         F, x = nk_perfect_foresight(T=100)[:2]
         return F, x
+    if ":" in name:  # any built-in problem, "family:n"
+        from sparsediff.problems import from_size
+
+        family, n = name.split(":")
+        p = from_size(family, int(n))
+        return p.expression, p.x
     from sparsediff.problems import bratu2d
 
     side = {"demo": 300, "bratu1000": 1000}[name]
@@ -125,14 +141,84 @@ def measure(problem: str) -> dict:
     }
 
 
+def measure_sequence(problem: str, n_plans: int) -> dict:
+    """``n_plans`` plans in this process, CPU seconds per phase of each."""
+    import importlib
+    import types
+
+    import sparsediff as sd
+
+    jac = importlib.import_module("sparsediff.plans.jacobian")
+
+    F, x = _problem(problem)
+    spent: dict[str, float] = collections.defaultdict(float)
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            c0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] += time.process_time() - c0
+
+        return wrapper
+
+    # the plan's own phase timer, made a CPU timer; probe and coloring timed inside it
+    jac.time = types.SimpleNamespace(perf_counter=time.process_time)
+    jac._probe = timed("probe", jac._probe)
+    jac.color = timed("coloring", jac.color)
+    plans = []
+    for _ in range(n_plans):
+        spent.clear()
+        c0 = time.process_time()
+        plan = sd.jacobian_plan(F, x)
+        total = time.process_time() - c0
+        t = plan.timings
+        choice = t["coloring"] - spent["probe"] - spent["coloring"]
+        plans.append(
+            {
+                "total": total,
+                "detection": t["detection"],
+                "probe": spent["probe"],
+                "coloring": spent["coloring"],
+                "mode choice": choice,
+                "positions": t["positions"],
+                "n_colors": int(plan.n_colors),
+            }
+        )
+    return {"problem": problem, "n": int(x.type.shape[0]), "plans": plans}
+
+
+def sequence(problems, n_plans: int, repeat: int, timeout: float) -> None:
+    import statistics
+
+    keys = ("total", "detection", "probe", "coloring", "mode choice", "positions")
+    print("| problem | plan | colors | " + " | ".join(keys) + " |")
+    print("|---|---|---|" + "---|" * len(keys))
+    for p in problems:
+        with tempfile.TemporaryDirectory(prefix="sd-first-plan-") as tmp:
+            run_child(p, Path(tmp), timeout)  # fills the cache
+            runs = [
+                run_child(p, Path(tmp), timeout, ["--sequence", str(n_plans)])
+                for _ in range(repeat)
+            ]
+        for i in range(n_plans):
+            rows = [r["plans"][i] for r in runs]
+            cells = []
+            for k in keys:
+                values = sorted(r[k] for r in rows)
+                cells.append(f"{statistics.median(values):.2f} ({values[0]:.2f}–{values[-1]:.2f})")
+            print(f"| {p} | {i + 1} | {rows[0]['n_colors']} | " + " | ".join(cells) + " |")
+
+
 # --------------------------------------------------------------------------------------------
 # The parent: fresh, then warm, in new processes
 # --------------------------------------------------------------------------------------------
 
 
-def run_child(problem: str, cache: Path, timeout: float) -> dict:
+def run_child(problem: str, cache: Path, timeout: float, extra=()) -> dict:
     env = isolated_cache_env(cache, ROOT)
-    cmd = [sys.executable, "-m", "benchmarks.bench_first_plan", "--child", problem]
+    cmd = [sys.executable, "-m", "benchmarks.bench_first_plan", "--child", problem, *extra]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -163,16 +249,24 @@ def main(argv=None) -> None:
     ap.add_argument("--top", type=int, default=12, help="kernels listed per fresh run")
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--json", type=Path, help="write the rows here")
+    ap.add_argument("--sequence", type=int, default=0, help="time the first N plans of a process")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print("RESULT " + json.dumps(measure(args.child)))
+        if args.sequence:
+            print("RESULT " + json.dumps(measure_sequence(args.child, args.sequence)))
+        else:
+            print("RESULT " + json.dumps(measure(args.child)))
         return
     problems = [p.strip() for p in args.problems.split(",") if p.strip()]
     for p in problems:
-        if p not in PROBLEMS:
+        if p not in PROBLEMS and ":" not in p:
             ap.error(f"unknown problem {p!r}; expected {', '.join(PROBLEMS)}")
     print(f"load: {os.getloadavg()[0]:.2f} (1-min average)", flush=True)
+    if args.sequence:
+        sequence(problems, args.sequence, args.repeat, args.timeout)
+        print(f"load: {os.getloadavg()[0]:.2f} (1-min average)", flush=True)
+        return
     print(HEADER, flush=True)
     rows, notes = [], []
     for _ in range(args.repeat):

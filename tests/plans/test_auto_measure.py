@@ -168,3 +168,67 @@ def test_arrowhead_hessian_prints_no_row_count_bound():
     assert "402)" not in repr(plan)
     acyclic = sd.hessian_plan((x**4).sum(), x, sparsity=P, kind="acyclic")
     assert acyclic.lower_bound is None and "lower bound" not in repr(acyclic)
+
+
+def test_bicoloring_dominated_by_a_direction_is_not_measured(monkeypatch):
+    # the driven cavity's star bicoloring is 19 VJPs and no JVP, against 13 colors either way:
+    # it costs at least reverse mode's 13 VJPs at any ratio, so nothing can make it win
+    from sparsediff.problems import from_size
+
+    p = from_size("cavity2d", 400)
+    calls = _inject(monkeypatch, 0.1)
+    plan = sd.jacobian_plan(p.expression, p.x, dense=False)
+    assert calls == [] and plan.measured is None
+    assert plan.mode == "forward" and plan.n_colors == plan.n_colors_reverse
+    assert plan.n_products_bidirectional >= plan.n_colors_reverse
+
+
+def test_dominated_is_at_every_ratio():
+    bi = type("Bi", (), {"n_column_colors": 0, "n_row_colors": 19})()
+    assert jac_module._dominated(bi, 13, 13)
+    assert not jac_module._dominated(bi, 13, 20)
+    bi.n_column_colors, bi.n_row_colors = 5, 2
+    assert not jac_module._dominated(bi, 9, 9) and jac_module._dominated(bi, 5, None)
+
+
+def test_symmetric_pattern_reuses_the_column_coloring_for_rows(monkeypatch):
+    # the driven cavity's pattern is structurally symmetric: the row coloring is the column
+    # coloring (same structure, same order), not computed a second time
+    from sparsediff.coloring import color
+    from sparsediff.problems import from_size
+
+    p = from_size("cavity2d", 400)
+    kinds = []
+    real = jac_module.color
+
+    def counting(pattern, kind="column", order="auto"):
+        kinds.append(kind)
+        return real(pattern, kind=kind, order=order)
+
+    monkeypatch.setattr(jac_module, "color", counting)
+    plan = sd.jacobian_plan(p.expression, p.x, dense=False)
+    assert "row" not in kinds and "column" in kinds
+    want = color(plan.pattern, kind="row")
+    assert plan.n_colors_reverse == want.n_colors
+
+
+def test_structural_symmetry():
+    a = sp.csr_array(np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=bool))
+    assert jac_module._structurally_symmetric(a)
+    b = sp.csr_array(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=bool))  # same lengths
+    assert not jac_module._structurally_symmetric(b)
+    c = sp.csr_array(np.array([[1, 1, 1], [0, 1, 0], [0, 0, 1]], dtype=bool))
+    assert not jac_module._structurally_symmetric(c)
+
+
+def test_reused_row_coloring_is_the_row_coloring():
+    from sparsediff.coloring import color
+    from sparsediff.problems import from_size
+
+    p = from_size("cavity2d", 900)
+    P = sd.jacobian_sparsity(p.expression, p.x)
+    for order in ("auto", "natural", "dsatur"):
+        reused = jac_module._row_coloring(P, color(P, kind="column", order=order), order)
+        fresh = color(P, kind="row", order=order)
+        assert reused.kind == "row" and reused.order == fresh.order
+        assert np.array_equal(reused.colors, fresh.colors)

@@ -55,3 +55,16 @@ def test_union_is_dense_or(shape, k, data):
 def test_union_of_the_same_pattern_twice_is_that_pattern():
     p = sp.csr_array(np.eye(4, dtype=bool))
     assert pat.union([p, p, None]) is p
+
+
+def test_gather_rows_in_place_is_the_pattern_itself():
+    """Rows 0 … m-1 (a reshape, a full slice) copy nothing; any other order is gathered, also
+    when it differs from 0 … m-1 only past the first block the check compares."""
+    m = 70_000
+    p = pat.identity(m)
+    assert pat.gather_rows(p, np.arange(m)) is p
+    rows = np.arange(m)
+    rows[[66_000, 66_001]] = rows[[66_001, 66_000]]
+    out = pat.gather_rows(p, rows)
+    assert out is not p and _canonical(out)
+    assert np.array_equal(out.indices, rows) and out.nnz == m

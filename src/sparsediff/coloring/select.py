@@ -41,6 +41,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from sparsediff._heap import freed_memory_reused
 from sparsediff.coloring.acyclic import acyclic_coloring
 from sparsediff.coloring.bicolor import augmented_adjacency, neutralize, star_bicolor_products
 from sparsediff.coloring.graphs import (
@@ -114,6 +115,7 @@ AUTO_IMPROVE_SWEEPS_LARGE = 4
 AUTO_IMPROVE_SEED = 0
 
 
+@freed_memory_reused()  # its work arrays at n = 10⁶: see sparsediff._heap
 def color(
     pattern,
     kind: ColoringKind = "column",

@@ -31,6 +31,7 @@ from pytensor.graph.basic import Variable
 from pytensor.tensor.variable import TensorVariable
 
 from sparsediff import compression, decompression
+from sparsediff._heap import freed_memory_reused
 from sparsediff._validate import as_expression, as_wrt_list
 from sparsediff.coloring import check_coloring, color, lower_bound
 from sparsediff.coloring.validity import as_colors, bidirectional_pair
@@ -407,6 +408,7 @@ def _detect(expression, wrt_list, is_list, disconnected_inputs="raise"):
     return list(result) if is_list else [result]
 
 
+@freed_memory_reused()  # detection, coloring and positions: sparsediff/_heap.py
 def jacobian_plan(
     expression,
     wrt,
@@ -615,7 +617,7 @@ def jacobian_plan(
             if mode == "reverse" or (
                 mode == "auto" and able.allows("reverse") and not _forward_wins(full, n_fwd, able)
             ):
-                rev = color(full, kind="row", order=order)
+                rev = _row_coloring(full, fwd, order)
                 n_rev = int(rev.n_colors)
             if mode == "bidirectional" or (
                 mode == "auto"
@@ -625,6 +627,8 @@ def jacobian_plan(
                 bi = color(full, kind="bidirectional", order=order)
                 n_bi = int(bi.n_colors)
             if mode == "auto":
+                if bi is not None and _dominated(bi, n_fwd, n_rev):
+                    bi = None  # n_bi is still reported
                 if bi is not None:
                     ratio, measured = _reverse_cost(
                         reverse_cost, n_fwd, n_rev, bi, expression, wrt_list, use_op_pushforward
@@ -750,6 +754,35 @@ def _forward_wins(full: sp.csr_array, n_fwd: int | None, able) -> bool:
     if full.nnz == 0:
         return True
     return n_fwd <= int(np.bincount(full.indices, minlength=full.shape[1]).max())
+
+
+def _row_coloring(full: sp.csr_array, fwd, order):
+    """The row coloring of ``full``: the column coloring ``fwd`` itself (as kind ``"row"``)
+    when the pattern is structurally symmetric — the rows of P are the columns of Pᵀ = P, the
+    same structure and order give the same colors — else a second coloring (the driven cavity
+    at n = 10⁶: 2.3 s saved; checking symmetry costs one transpose)."""
+    if fwd is not None and full.shape[0] == full.shape[1] and _structurally_symmetric(full):
+        return dataclasses.replace(fwd, kind="row")
+    return color(full, kind="row", order=order)
+
+
+def _structurally_symmetric(full: sp.csr_array) -> bool:
+    """Whether the canonical CSR pattern ``full`` equals its transpose (row lengths first)."""
+    lengths = np.diff(full.indptr)
+    if not np.array_equal(lengths, np.bincount(full.indices, minlength=full.shape[1])):
+        return False
+    t = full.tocsc()  # the transpose's CSR arrays, rows sorted (a counting sort)
+    return bool(np.array_equal(t.indptr, full.indptr) and np.array_equal(t.indices, full.indices))
+
+
+def _dominated(bi, n_fwd, n_rev) -> bool:
+    """Whether the bicoloring ``bi`` costs at least as much as one direction at every VJP/JVP
+    ratio: as many JVPs as forward mode's colors, or as many VJPs as reverse mode's (the driven
+    cavity's bicoloring is 19 VJPs against 13 colors either way). ``auto`` then keeps its
+    choice between the directions, and measures nothing (3–9 s of CPU there at n = 10⁴–4·10⁴)."""
+    return (n_fwd is not None and bi.n_column_colors >= n_fwd) or (
+        n_rev is not None and bi.n_row_colors >= n_rev
+    )
 
 
 def _reverse_cost(reverse_cost, n_fwd, n_rev, bi, expression, wrt_list, use_op_pushforward):

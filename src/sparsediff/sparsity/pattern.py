@@ -69,6 +69,8 @@ def gather_rows(pattern: Pattern, rows: np.ndarray) -> Pattern:
     rows = np.asarray(rows, dtype=INDEX_DTYPE).ravel()
     canonical = _canonical(pattern)
     m, n = canonical.shape
+    if rows.size == m and m and rows[0] == 0 and rows[-1] == m - 1 and _is_arange(rows):
+        return canonical  # every row in place (reshapes, full slices): nothing to copy
     if rows.size and rows.min() < 0:
         indptr = np.append(canonical.indptr, canonical.indptr[-1])
         canonical = sp.csr_array((canonical.data, canonical.indices, indptr), shape=(m + 1, n))
@@ -78,6 +80,17 @@ def gather_rows(pattern: Pattern, rows: np.ndarray) -> Pattern:
     out = canonical[rows]
     out.has_canonical_format = True
     return out
+
+
+def _is_arange(rows: np.ndarray) -> bool:
+    """Whether ``rows`` is ``0, 1, …, size - 1`` (checked in blocks: a mismatch usually shows
+    early, and no full-size temporary is made)."""
+    block = 1 << 16
+    for start in range(0, rows.size, block):
+        chunk = rows[start : start + block]
+        if not np.array_equal(chunk, np.arange(start, start + chunk.size, dtype=rows.dtype)):
+            return False
+    return True
 
 
 def _canonical(pattern: Pattern) -> Pattern:

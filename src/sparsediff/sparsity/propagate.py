@@ -21,6 +21,7 @@ from pytensor.sparse.type import SparseTensorType
 from pytensor.tensor.random.op import RandomVariable
 from scipy import sparse as sp
 
+from sparsediff._heap import freed_memory_reused
 from sparsediff._sparse_ops import matrix_sparse_products, sparse_depends_on_wrt
 from sparsediff._validate import as_wrt_list
 from sparsediff.sparsity import pattern as pat
@@ -108,7 +109,7 @@ def check_random_variables(fgraph: FunctionGraph, wrt: Sequence[Variable]) -> No
         f"the graph draws random numbers ({names}): the pattern treats the draws as unknown "
         "inputs that do not depend on wrt, and each compiled call may draw new ones",
         SparsityWarning,
-        stacklevel=3,
+        stacklevel=4,  # past jacobian_sparsity, to its caller
     )
 
 
@@ -158,40 +159,68 @@ def propagate(
     fgraph: FunctionGraph,
     seeds: dict[Variable, pat.Pattern],
     n_wrt: int,
+    outputs_only: bool = False,
 ) -> dict[Variable, pat.Pattern | None]:
-    """Patterns of every variable of ``fgraph``, given the patterns of some of its inputs."""
+    """Patterns of every variable of ``fgraph``, given the patterns of some of its inputs.
+
+    ``outputs_only``: keep only the patterns of ``fgraph.outputs`` (the others are dropped once
+    their last client has run): at n = 10⁶ the intermediate patterns of a stencil hold several
+    times the final one, and memory touched for the first time is what a first plan pays for.
+    """
     patterns: dict[Variable, pat.Pattern | None] = dict(seeds)
     ctx = RuleContext(n_wrt=n_wrt, propagate=propagate)
-    for node in fgraph.toposort():
-        input_patterns = [patterns.get(v) for v in node.inputs]
-        if all(p is None for p in input_patterns):
-            continue
-        if not any(_differentiable(out) for out in node.outputs):
-            continue  # integer/boolean results (Shape, comparisons...) carry no derivative
-        if any(isinstance(out.type, SparseTensorType) for out in node.outputs):
-            # its pattern would be a dense block over all m·n entries, its products one sparse
-            # matrix per color: see sparsediff/_sparse_ops.py
-            raise sparse_depends_on_wrt(node.op, "computes a sparse matrix from wrt")
-        rule = find_rule(node.op)
-        if rule is None:
-            outputs = _fallback(node, input_patterns, ctx, "no rule is registered")
-        else:
-            try:
-                outputs = rule(node.op, node, input_patterns, ctx)
-            except NotConcrete as exc:
-                message = _value_dependent_message(node, seeds)
-                outputs = _fallback(node, input_patterns, ctx, str(exc), message)
-        for out, p in zip(node.outputs, outputs, strict=True):
-            if p is None or not _differentiable(out) or p.nnz == 0:
-                patterns[out] = None
-                continue
-            size = ctx.size(out)
-            if p.shape != (size, n_wrt):
-                raise AssertionError(
-                    f"sparsity rule of {node.op} returned shape {p.shape}, expected {(size, n_wrt)}"
-                )
-            patterns[out] = p
+    order = fgraph.toposort()
+    uses: dict[Variable, int] | None = None
+    if outputs_only:
+        uses = {}
+        for node in order:
+            for v in node.inputs:
+                uses[v] = uses.get(v, 0) + 1
+        for v in fgraph.outputs:
+            uses[v] = uses.get(v, 0) + 1  # never dropped
+    for node in order:
+        _propagate_node(node, patterns, seeds, ctx, n_wrt)
+        if uses is not None:
+            for v in node.inputs:
+                uses[v] -= 1
+                if uses[v] == 0:
+                    patterns.pop(v, None)
+            for v in node.outputs:
+                if v not in uses:  # an output nothing reads
+                    patterns.pop(v, None)
     return patterns
+
+
+def _propagate_node(node: Apply, patterns, seeds, ctx: RuleContext, n_wrt: int) -> None:
+    """The patterns of the outputs of ``node``, written into ``patterns``."""
+    input_patterns = [patterns.get(v) for v in node.inputs]
+    if all(p is None for p in input_patterns):
+        return
+    if not any(_differentiable(out) for out in node.outputs):
+        return  # integer/boolean results (Shape, comparisons...) carry no derivative
+    if any(isinstance(out.type, SparseTensorType) for out in node.outputs):
+        # its pattern would be a dense block over all m·n entries, its products one sparse
+        # matrix per color: see sparsediff/_sparse_ops.py
+        raise sparse_depends_on_wrt(node.op, "computes a sparse matrix from wrt")
+    rule = find_rule(node.op)
+    if rule is None:
+        outputs = _fallback(node, input_patterns, ctx, "no rule is registered")
+    else:
+        try:
+            outputs = rule(node.op, node, input_patterns, ctx)
+        except NotConcrete as exc:
+            message = _value_dependent_message(node, seeds)
+            outputs = _fallback(node, input_patterns, ctx, str(exc), message)
+    for out, p in zip(node.outputs, outputs, strict=True):
+        if p is None or not _differentiable(out) or p.nnz == 0:
+            patterns[out] = None
+            continue
+        size = ctx.size(out)
+        if p.shape != (size, n_wrt):
+            raise AssertionError(
+                f"sparsity rule of {node.op} returned shape {p.shape}, expected {(size, n_wrt)}"
+            )
+        patterns[out] = p
 
 
 def jacobian_sparsity(
@@ -214,12 +243,17 @@ def jacobian_sparsity(
     (expression,) = matrix_sparse_products([pt.as_tensor_variable(expression)])
     wrt_list, as_list = as_wrt_list(wrt)
     _handle_disconnected(expression, wrt_list, consider_constant, disconnected_inputs)
+    with freed_memory_reused(small_pages=True):  # see sparsediff._heap
+        return _jacobian_blocks(expression, wrt_list, as_list, consider_constant)
+
+
+def _jacobian_blocks(expression, wrt_list, as_list, consider_constant):
     fgraph, fresh_wrt = prepare_graph([expression], wrt_list, consider_constant)
     check_random_variables(fgraph, fresh_wrt)
     seeds, offsets = wrt_seeds(fresh_wrt)
     n_wrt = offsets[-1]
     out = fgraph.outputs[0]
-    patterns = propagate(fgraph, seeds, n_wrt)
+    patterns = propagate(fgraph, seeds, n_wrt, outputs_only=True)
     ctx = RuleContext(n_wrt=n_wrt)
     try:
         # The propagated pattern knows its size (some Ops, e.g. Scan, only infer it symbolically).
@@ -269,6 +303,11 @@ def hessian_sparsity(
     _handle_disconnected(
         cost, wrt_list, consider_constant, disconnected_inputs, what="Hessian", stacklevel=4
     )
+    with freed_memory_reused(small_pages=True):  # see sparsediff._heap
+        return _hessian_blocks(cost, wrt_list, as_list, consider_constant)
+
+
+def _hessian_blocks(cost, wrt_list, as_list, consider_constant):
     grads = pytensor.grad(
         cost,
         wrt_list,

@@ -44,7 +44,7 @@ def propagate_inner(
     }
     if not seeds:
         return [None] * len(fgraph.outputs)
-    result = ctx.propagate(fgraph, seeds, ctx.n_wrt)
+    result = ctx.propagate(fgraph, seeds, ctx.n_wrt, outputs_only=True)
     return [result.get(o) for o in fgraph.outputs]
 
 
