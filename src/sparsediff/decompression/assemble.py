@@ -59,11 +59,12 @@ class SharedStructureCSM(CSM):
 
     The structure is also *checked* once, not per call: scipy's constructor validates
     ``(data, indices, indptr)`` in Python on every call (index dtypes, ``indptr`` against the
-    shape, ``prune``; measured 15–60 µs per call on this VM, several residuals at n = 10³).
-    :func:`csr_attributes` runs that constructor and ``check_format(full_check=True)`` once
-    per compiled node; each call then makes the matrix from those attributes and its new
-    ``data`` (:func:`matrix_from_attributes`, about 1 µs), a plain ``csr_matrix``/``csc_matrix``
-    equal, attribute for attribute, to what the constructor would have made.
+    shape, ``prune``; measured 14–40 µs per call on this VM at load 5, up to 4 residuals at
+    n = 10³). :func:`csr_attributes` runs that constructor and
+    ``check_format(full_check=True)`` once per compiled node; each call then makes the matrix
+    from those attributes and its new ``data`` (:func:`matrix_from_attributes`; 2 µs per call
+    measured, the Op included), a plain ``csr_matrix``/``csc_matrix`` equal, attribute for
+    attribute, to what the constructor would have made.
     """
 
     def prepare_node(self, node, storage_map, compute_map, impl):
