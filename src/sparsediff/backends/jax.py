@@ -26,6 +26,7 @@ importing sparsediff does not import JAX): :func:`install_jax_hook` watches that
 
 from __future__ import annotations
 
+import copy
 import importlib.abc
 import importlib.machinery
 import sys
@@ -104,6 +105,25 @@ def register_jax() -> None:
             return jsp.BCSR((data, indices, indptr), shape=shape[::-1]).to_bcoo().T
 
         return csm
+
+    from pytensor.compile.builders import OpFromGraph
+    from pytensor.link.jax.dispatch.basic import jax_funcify_OpFromGraph as _ofg
+
+    @jax_funcify.register(OpFromGraph)
+    def jax_funcify_OpFromGraph_with_constants(op, node=None, **kwargs):
+        # PyTensor converts an OpFromGraph's inner graph with every input a tracer, so an inner
+        # graph that needs a static value (the gradient of ``pt.pad``: slices by its
+        # ``pad_width``) fails to trace even when the outer input is a constant. Put the outer
+        # constants into a copy of the inner graph first (the function ignores those inputs).
+        if node is None or not any(isinstance(i, Constant) for i in node.inputs):
+            return _ofg(op, node=node, **kwargs)
+        fgraph = op.fgraph.clone()
+        for inner, outer in zip(fgraph.inputs, node.inputs, strict=True):
+            if isinstance(outer, Constant) and fgraph.clients.get(inner):
+                fgraph.replace(inner, inner.type.filter_variable(outer), import_missing=True)
+        inlined = copy.copy(op)
+        inlined.fgraph = fgraph
+        return _ofg(inlined, node=node, **kwargs)
 
     from pytensor.compile.ops import DeepCopyOp
     from pytensor.link.jax.dispatch.basic import jax_funcify_DeepCopyOp as _dense_copy

@@ -73,6 +73,12 @@ def register_scatter_as_gather() -> None:
     from pytensor.link.jax.dispatch.subtensor import jax_funcify_IncSubtensor
     from pytensor.tensor.subtensor import AdvancedIncSubtensor1
 
+    from sparsediff.backends.jax_blocks import block_form
+
     @jax_funcify.register(AdvancedIncSubtensor1)
     def jax_funcify_AdvancedIncSubtensor1(op, node, **kwargs):
-        return _gather_form(op, node) or jax_funcify_IncSubtensor(op, node, **kwargs)
+        return (
+            block_form(op, node)
+            or _gather_form(op, node)
+            or jax_funcify_IncSubtensor(op, node, **kwargs)
+        )
