@@ -12,9 +12,12 @@ PyTensor 3.0.7 cannot compile a graph that *builds* a sparse matrix with ``mode=
 * ``CSC(...)`` is stored as the BCSR of the transpose and returned transposed, a ``BCOO``
   (JAX has no BCSC).
 * sparsediff's ``Substitute`` (acyclic Hessians) becomes a ``lax.fori_loop`` over its levels;
-* a constant-index ``AdvancedIncSubtensor1`` with distinct indices may become a gather
+* a constant-index ``AdvancedIncSubtensor1`` with distinct indices may become row blocks of
+  elementwise selects (:mod:`sparsediff.backends.jax_blocks`) or a gather
   (:mod:`sparsediff.backends.jax_scatter`); loading the backend also keeps XLA's large buffers
   in the heap (:mod:`sparsediff.backends.jax_memory`);
+* an ``OpFromGraph`` with constant inputs is converted with those constants in its inner graph
+  (PyTensor traces them as tracers: the gradient of ``pt.pad`` failed);
 * ``DeepCopyOp`` passes sparse values through (JAX values are immutable);
 * ``structured_dot`` / ``dot`` of such a result with a dense operand, ``J.T`` (transpose) and
   ``dense_from_sparse`` are converted too, so a JAX graph can use the Jacobian, e.g. in a Newton
