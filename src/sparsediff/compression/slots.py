@@ -30,14 +30,17 @@ __all__ = ["MAX_IRREGULAR_FRACTION", "slot_layout", "slot_permutation"]
 
 #: Above this fraction of irregular rows the slot layout is not built (nothing to share).
 MAX_IRREGULAR_FRACTION = 0.25
+#: Rows sampled to find the common row of each slotted constant.
+REFERENCE_SAMPLE = 4096
 
 
 def slot_permutation(positions: np.ndarray, m: int, n_colors: int) -> np.ndarray:
     """``σ`` of shape ``(m, n_colors)``: row ``k``'s colors in the order its entries appear in
     ``positions`` (``c * m + k``), then its unused colors in increasing order."""
     rows, cols = positions % m, positions // m
-    order = np.argsort(rows, kind="stable")
-    rows, cols = rows[order], cols[order]
+    if rows.size and not (rows[1:] >= rows[:-1]).all():  # CSR order is sorted already
+        order = np.argsort(rows, kind="stable")
+        rows, cols = rows[order], cols[order]
     starts = np.searchsorted(rows, np.arange(m))
     rank = np.arange(rows.size) - starts[rows]
     sigma = np.full((m, n_colors), -1, dtype=np.int64)
@@ -151,10 +154,14 @@ class _Tree:
         regular = np.ones(self.m, dtype=bool)
         self.reference = {}
         rng = np.random.default_rng(0)
+        # The most common row among a sample of rows (any row would be correct, the irregular
+        # ones are computed apart; the slot layout is only kept when most rows are regular, and
+        # then their row is the sample's most common one): no sort of all the rows' keys.
+        sample = np.sort(rng.choice(self.m, size=min(self.m, REFERENCE_SAMPLE), replace=False))
         for var, values in self.slotted.items():
-            key = values @ rng.uniform(0.5, 1.5, self.n_colors)  # a row hash, then checked
-            _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-            ref_row = values[int(np.flatnonzero(inverse == np.argmax(counts))[0])]
+            key = values[sample] @ rng.uniform(0.5, 1.5, self.n_colors)  # a row hash
+            _, first, counts = np.unique(key, return_index=True, return_counts=True)
+            ref_row = values[sample[first[np.argmax(counts)]]]
             same = (values == ref_row).all(axis=1) | (np.isnan(values) & np.isnan(ref_row)).all(
                 axis=1
             )
