@@ -713,7 +713,7 @@ LIFT_ESTIMATE_MIN_NNZ = 1 << 15
 LIFT_SAMPLE = 1 << 12
 #: The estimate decides alone only when it clears the margin by this factor: random samples
 #: break the contiguous runs the full lift gathers by slices, so they overestimate the lifted
-#: traffic (measured 5–15 % on the cavity, Bratu and fd1d); closer calls build the lift.
+#: traffic (measured −0.3 to +15 % on the cavity, Bratu and fd1d); closer calls build the lift.
 LIFT_ESTIMATE_TOLERANCE = 1.25
 
 
