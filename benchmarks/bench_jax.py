@@ -4,6 +4,7 @@
     python -m benchmarks.bench_jax --devices --sizes 100000          # 1 vs 2 host devices
     python -m benchmarks.bench_jax --breakdown --sizes 1000000       # where J's time goes
     python -m benchmarks.bench_jax --layouts --sizes 1000000         # fd1d's data, 7 ways
+    python -m benchmarks.bench_jax --blocks --sizes 1000000          # row blocks vs scatter
 
 *Heap* (default): every problem's compiled Jacobian (Hessian) and residual, the jitted functions
 alone (:func:`sparsediff.backends.jax_function.jax_callable`, ``block_until_ready``), with
@@ -24,6 +25,11 @@ and a plain fill: what sparsediff's graph compiles to (a fill and one scatter), 
 the ``(n, 3)`` array ``stack([d, 1, 1])`` flattened and sliced to ``3n - 2``, and the same
 ``(n, 3)`` array unsliced (``3n`` values: not the Jacobian, the floor of a rectangular layout).
 Checked equal before timing.
+
+*Blocks*: every problem's jitted derivative compiled twice, with the row-block form of the
+decompression's scatter (:mod:`sparsediff.backends.jax_blocks`, the default) and without it
+(``MAX_RUNS = 0``: the gather form or XLA's scatter, as before), checked equal, timed
+interleaved with the jitted residual.
 
 *Devices*: in a child process with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``, the
 same jitted derivative with ``x`` on one device and with ``x`` sharded over both
@@ -60,17 +66,21 @@ def _mallopt(value: int) -> None:
     libc.mallopt(-1, value)  # M_TRIM_THRESHOLD
 
 
-def _build(family: str, kind: str, n: int):
-    import pytensor
-
+def _graph(family: str, kind: str, n: int):
+    """The problem and its sparse derivative's graph."""
     import sparsediff as sd
     from sparsediff import problems
 
     p = problems.from_size(family, n)
     if p.kind == "hessian":
-        D = sd.hessian_plan(p.expression, p.x, kind=kind).build()
-    else:
-        D = sd.jacobian_plan(p.expression, p.x).build()
+        return p, sd.hessian_plan(p.expression, p.x, kind=kind).build()
+    return p, sd.jacobian_plan(p.expression, p.x).build()
+
+
+def _build(family: str, kind: str, n: int, graph=None):
+    import pytensor
+
+    p, D = graph or _graph(family, kind, n)
     fD = pytensor.function([p.x], D, mode="JAX")
     fr = pytensor.function([p.x], p.expression, mode="JAX")
     x = p.x0 + np.random.default_rng(0).uniform(0.0, 0.1, p.n)
@@ -274,6 +284,54 @@ def layouts_table(sizes: list[int], repeats: int) -> str:
     return "\n".join(lines)
 
 
+def blocks_table(sizes: list[int], repeats: int, problems: str | None = None) -> str:
+    import jax
+    import pytensor
+
+    import sparsediff.backends.jax_blocks as jax_blocks
+    from sparsediff.backends.jax_function import jax_callable
+
+    lines = [
+        "| problem | n | r ms | J ms, blocks | J ms, scatter | J/r blocks | J/r scatter "
+        "| block form used |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    default = jax_blocks.MAX_RUNS
+    for family, kind in _cases(problems):
+        for n in sizes:
+            graph = _graph(family, kind, n)
+            p, f_blocks, fr, x_host = _build(family, kind, n, graph)
+            x = jax.device_put(x_host)
+            try:
+                jax_blocks.MAX_RUNS = 0  # the conversion runs when the function is compiled
+                g_scatter = jax_callable(pytensor.function([p.x], graph[1], mode="JAX"))
+                jax.block_until_ready(g_scatter(x))
+            finally:
+                jax_blocks.MAX_RUNS = default
+            g_blocks, gr = jax_callable(f_blocks), jax_callable(fr)
+            for g in (g_blocks, gr):
+                jax.block_until_ready(g(x))
+            a, b = np.asarray(g_blocks(x).data), np.asarray(g_scatter(x).data)
+            if not np.array_equal(a, b):
+                raise AssertionError(f"{family} n={n}: block form and scatter differ")
+            used = "scatter(" not in g_blocks.lower(x).compile().as_text()
+            nothing = lambda: None  # noqa: E731
+            t = _interleaved(
+                {
+                    k: (nothing, lambda g=g, x=x: jax.block_until_ready(g(x)))
+                    for k, g in (("r", gr), ("Jb", g_blocks), ("Js", g_scatter))
+                },
+                repeats,
+            )
+            name = family if kind == "auto" else f"{family} ({kind})"
+            lines.append(
+                f"| {name} | {p.n} | {t['r']:.3g} | {t['Jb']:.3g} | {t['Js']:.3g} | "
+                f"{t['Jb'] / t['r']:.2f} | {t['Js'] / t['r']:.2f} | {'yes' if used else 'no'} |"
+            )
+            print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
 def devices_table(sizes: list[int], repeats: int) -> str:
     import jax
     from jax.sharding import Mesh, NamedSharding
@@ -328,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--devices", action="store_true", help="the 1-vs-2 host device table")
     ap.add_argument("--breakdown", action="store_true", help="J vs r vs writing nnz doubles")
     ap.add_argument("--layouts", action="store_true", help="fd1d's data written 7 ways")
+    ap.add_argument("--blocks", action="store_true", help="row-block form vs scatter")
     ap.add_argument("--problems", default=None, help="comma-separated subset of the problems")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -346,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         print(devices_table(sizes, args.repeats))
     elif args.layouts:
         print(layouts_table(sizes, args.repeats))
+    elif args.blocks:
+        print(blocks_table(sizes, args.repeats, args.problems))
     elif args.breakdown:
         print(breakdown_table(sizes, args.repeats, args.problems))
     else:

@@ -18,7 +18,11 @@ Each line says why the registration exists:
    sparsediff's constant ``indices``/``indptr`` read-only instead of copying them (O(nnz)) on
    every call.
 5. **Numba dispatch** for ``Substitute`` (acyclic Hessians): a native kernel instead of object
-   mode; and for the ``sd.linalg`` Ops: object mode by design (one call into SuperLU, CHOLMOD or
+   mode; for a ``SharedStructureCSM`` the graph only returns (marked so by the rewrite
+   ``sparsediff_mark_returned_csm``, ``optdb``, Numba mode only, after the last merge): the
+   result boxed from its structure validated once, not through scipy's per-call checks
+   (:mod:`sparsediff.backends.numba_csm`); and for the
+   ``sd.linalg`` Ops: object mode by design (one call into SuperLU, CHOLMOD or
    qdldl per Op), without PyTensor's generic object-mode warning.
 6. **JAX dispatch** (``CSM`` → ``BCSR``, ``Substitute``, sparse ``dot``/transpose/copy): PyTensor
    has no JAX conversion for sparse construction. Installed as an import hook, so importing
@@ -49,6 +53,11 @@ from pytensor.graph.rewriting.basic import in2out
 from pytensor.tensor.rewriting.basic import register_canonicalize, register_specialize
 
 from sparsediff.backends.jax import install_jax_hook
+from sparsediff.backends.numba_csm import (
+    RETURNED_POSITION,
+    mark_returned_csm,
+    register_numba_shared_csm,
+)
 from sparsediff.backends.numba_fusion import SPLIT_POSITION, split_wide_composites
 from sparsediff.compression.forward_rules import FORWARD_RULES, register_forward_rule
 from sparsediff.compression.vectorize import VECTORIZE_RULES
@@ -85,6 +94,7 @@ def register_all() -> None:
     except ValueError:  # registered by an earlier copy of sparsediff (its modules re-imported)
         pass
     register_numba_substitute()
+    register_numba_shared_csm()
     register_numba_linalg()
     _register_lazy()
     _register_split()
@@ -98,6 +108,15 @@ def _register_split() -> None:
             in2out(split_wide_composites, name="sparsediff_split_wide_composites"),
             "numba",
             position=SPLIT_POSITION,
+        )
+    except ValueError:  # registered by an earlier copy of sparsediff
+        pass
+    try:
+        optdb.register(
+            "sparsediff_mark_returned_csm",
+            in2out(mark_returned_csm, name="sparsediff_mark_returned_csm"),
+            "numba",
+            position=RETURNED_POSITION,
         )
     except ValueError:  # registered by an earlier copy of sparsediff
         pass

@@ -9,7 +9,7 @@ import pytest
 
 import sparsediff as sd
 from sparsediff import decompression, problems
-from sparsediff.compression.slots import slot_layout, slot_permutation
+from sparsediff.compression.slots import _permutation_and_slots, slot_layout, slot_permutation
 
 
 def test_slot_permutation_orders_each_rows_colors_then_the_unused():
@@ -22,6 +22,20 @@ def test_slot_permutation_orders_each_rows_colors_then_the_unused():
     np.testing.assert_array_equal(sigma, [[2, 0, 1, 3], [3, 0, 1, 2], [1, 3, 0, 2]])
     with pytest.raises(ValueError, match="twice"):
         slot_permutation(np.array([0, 0]), m, n_colors)
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["row order", "any order"])
+def test_each_positions_slot_holds_its_color(shuffle):
+    rng = np.random.default_rng(0)
+    m, n_colors = 50, 6
+    rows, cols = np.nonzero(rng.uniform(size=(m, n_colors)) < 0.6)  # row order
+    positions = cols * m + rows
+    if shuffle:
+        positions = rng.permutation(positions)
+    sigma, flat = _permutation_and_slots(positions, m, n_colors)
+    k, r = np.divmod(flat, n_colors)
+    np.testing.assert_array_equal(k, positions % m)
+    np.testing.assert_array_equal(sigma[k, r], positions // m)
 
 
 def _plan_parts(problem):

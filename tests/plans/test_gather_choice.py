@@ -75,3 +75,62 @@ def test_dsge_model_keeps_the_lift_although_plain_moves_less():
     names = [type(node.op).__name__ for node in f.maker.fgraph.toposort()]
     assert "AdvancedSubtensor1" not in names
     assert names.count("AdvancedIncSubtensor1") == 1
+
+
+def _gather_spy(monkeypatch):
+    """Records ``(number of positions, lift)`` of every gather the plans build."""
+    calls = []
+    gather = jacobian_plans.decompression.gather
+
+    def spy(source, positions, lift=True):
+        calls.append((np.asarray(positions).size, lift))
+        return gather(source, positions, lift=lift)
+
+    monkeypatch.setattr(jacobian_plans.decompression, "gather", spy)
+    return calls
+
+
+def test_estimated_lift_traffic_rules_out_the_cavitys_lift_without_building_it(monkeypatch):
+    """With the estimate on (as above 2¹⁵ nonzeros), the cavity takes the same slot layout
+    and the lift is only built for the two samples, never for all the nonzeros."""
+    problem = problems.cavity2d(40)
+    expected = _compiled_ops(problem)
+    monkeypatch.setattr(jacobian_plans, "LIFT_ESTIMATE_MIN_NNZ", 0)
+    monkeypatch.setattr(jacobian_plans, "LIFT_SAMPLE", 512)
+    calls = _gather_spy(monkeypatch)
+    J = sd.jacobian(problem.expression, problem.x)
+    nnz = problem.pattern().nnz
+    assert sorted(size for size, lift in calls if lift) == [512, 1024]
+    assert (nnz, False) in calls
+    f = pytensor.function([problem.x], J, mode="CVM")
+    assert [type(node.op).__name__ for node in f.maker.fgraph.toposort()] == expected
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, problem.n)
+    np.testing.assert_allclose(
+        f(x).toarray(), problem.jacobian(x).toarray(), rtol=1e-11, atol=1e-11
+    )
+
+
+@pytest.mark.parametrize("problem", [problems.bratu2d(20), problems.fd1d(50)], ids=str)
+def test_estimated_lift_traffic_keeps_the_stencils_lift(monkeypatch, problem):
+    expected = _compiled_ops(problem)
+    monkeypatch.setattr(jacobian_plans, "LIFT_ESTIMATE_MIN_NNZ", 0)
+    monkeypatch.setattr(jacobian_plans, "LIFT_SAMPLE", 64)
+    calls = _gather_spy(monkeypatch)
+    assert _compiled_ops(problem) == expected
+    assert any(lift and size > 128 for size, lift in calls)  # the lift built in full
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [problems.cavity2d(60), problems.bratu2d(100), problems.fd1d(40000)],
+    ids=lambda p: p.name,
+)
+def test_lifted_traffic_estimate_is_close(problem):
+    """The samples lose the full lift's contiguous slices: mostly a small overestimate, within
+    the tolerance of the choice."""
+    plan = sd.jacobian_plan(problem.expression, problem.x)
+    (source,) = plan.compressed()
+    (positions,) = plan.positions
+    exact = graph_traffic([jacobian_plans.decompression.gather(source, positions, lift=True)])
+    estimate = jacobian_plans._lifted_traffic_estimate(source, positions)
+    assert 0.9 * exact <= estimate <= jacobian_plans.LIFT_ESTIMATE_TOLERANCE * exact

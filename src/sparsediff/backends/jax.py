@@ -12,9 +12,12 @@ PyTensor 3.0.7 cannot compile a graph that *builds* a sparse matrix with ``mode=
 * ``CSC(...)`` is stored as the BCSR of the transpose and returned transposed, a ``BCOO``
   (JAX has no BCSC).
 * sparsediff's ``Substitute`` (acyclic Hessians) becomes a ``lax.fori_loop`` over its levels;
-* a constant-index ``AdvancedIncSubtensor1`` with distinct indices may become a gather
+* a constant-index ``AdvancedIncSubtensor1`` with distinct indices may become row blocks of
+  elementwise selects (:mod:`sparsediff.backends.jax_blocks`) or a gather
   (:mod:`sparsediff.backends.jax_scatter`); loading the backend also keeps XLA's large buffers
   in the heap (:mod:`sparsediff.backends.jax_memory`);
+* an ``OpFromGraph`` with constant inputs is converted with those constants in its inner graph
+  (PyTensor traces them as tracers: the gradient of ``pt.pad`` failed);
 * ``DeepCopyOp`` passes sparse values through (JAX values are immutable);
 * ``structured_dot`` / ``dot`` of such a result with a dense operand, ``J.T`` (transpose) and
   ``dense_from_sparse`` are converted too, so a JAX graph can use the Jacobian, e.g. in a Newton
@@ -26,6 +29,7 @@ importing sparsediff does not import JAX): :func:`install_jax_hook` watches that
 
 from __future__ import annotations
 
+import copy
 import importlib.abc
 import importlib.machinery
 import sys
@@ -104,6 +108,25 @@ def register_jax() -> None:
             return jsp.BCSR((data, indices, indptr), shape=shape[::-1]).to_bcoo().T
 
         return csm
+
+    from pytensor.compile.builders import OpFromGraph
+    from pytensor.link.jax.dispatch.basic import jax_funcify_OpFromGraph as _ofg
+
+    @jax_funcify.register(OpFromGraph)
+    def jax_funcify_OpFromGraph_with_constants(op, node=None, **kwargs):
+        # PyTensor converts an OpFromGraph's inner graph with every input a tracer, so an inner
+        # graph that needs a static value (the gradient of ``pt.pad``: slices by its
+        # ``pad_width``) fails to trace even when the outer input is a constant. Put the outer
+        # constants into a copy of the inner graph first (the function ignores those inputs).
+        if node is None or not any(isinstance(i, Constant) for i in node.inputs):
+            return _ofg(op, node=node, **kwargs)
+        fgraph = op.fgraph.clone()
+        for inner, outer in zip(fgraph.inputs, node.inputs, strict=True):
+            if isinstance(outer, Constant) and fgraph.clients.get(inner):
+                fgraph.replace(inner, inner.type.filter_variable(outer), import_missing=True)
+        inlined = copy.copy(op)
+        inlined.fgraph = fgraph
+        return _ofg(inlined, node=node, **kwargs)
 
     from pytensor.compile.ops import DeepCopyOp
     from pytensor.link.jax.dispatch.basic import jax_funcify_DeepCopyOp as _dense_copy

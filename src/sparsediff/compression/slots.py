@@ -30,14 +30,27 @@ __all__ = ["MAX_IRREGULAR_FRACTION", "slot_layout", "slot_permutation"]
 
 #: Above this fraction of irregular rows the slot layout is not built (nothing to share).
 MAX_IRREGULAR_FRACTION = 0.25
+#: Rows sampled to find the common row of each slotted constant.
+REFERENCE_SAMPLE = 4096
 
 
 def slot_permutation(positions: np.ndarray, m: int, n_colors: int) -> np.ndarray:
     """``σ`` of shape ``(m, n_colors)``: row ``k``'s colors in the order its entries appear in
     ``positions`` (``c * m + k``), then its unused colors in increasing order."""
+    return _permutation_and_slots(positions, m, n_colors)[0]
+
+
+def _permutation_and_slots(
+    positions: np.ndarray, m: int, n_colors: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``σ`` (:func:`slot_permutation`) and every position's flat index ``k * n_colors + r``
+    in the slot layout (``r``: its rank among its row's positions, so that ``σ[k, r]`` is its
+    color)."""
     rows, cols = positions % m, positions // m
-    order = np.argsort(rows, kind="stable")
-    rows, cols = rows[order], cols[order]
+    order = None
+    if rows.size and not (rows[1:] >= rows[:-1]).all():  # CSR order is sorted already
+        order = np.argsort(rows, kind="stable")
+        rows, cols = rows[order], cols[order]
     starts = np.searchsorted(rows, np.arange(m))
     rank = np.arange(rows.size) - starts[rows]
     sigma = np.full((m, n_colors), -1, dtype=np.int64)
@@ -51,7 +64,10 @@ def slot_permutation(positions: np.ndarray, m: int, n_colors: int) -> np.ndarray
     free_starts = np.searchsorted(free_rows, np.arange(m))
     free_rank = counts[free_rows] + np.arange(free_rows.size) - free_starts[free_rows]
     sigma[free_rows, free_rank] = free_cols
-    return sigma
+    flat = rows * n_colors + rank
+    if order is not None:
+        flat[order] = flat.copy()
+    return sigma, flat
 
 
 def _static(var: Variable) -> tuple[int, ...] | None:
@@ -85,7 +101,7 @@ def slot_layout(
         return None
     everything = np.concatenate([np.asarray(p, dtype=np.int64) for p in positions])
     try:
-        sigma = slot_permutation(everything, m, n_colors)
+        sigma, flat = _permutation_and_slots(everything, m, n_colors)
         tree = _Tree(core, core_shape, sigma)
     except _NotSlotted:
         return None
@@ -98,14 +114,8 @@ def slot_layout(
     if irregular.size:
         out = pt.set_subtensor(out[pt.constant(irregular)], tree.build(irregular))
     out = out.astype(compressed.dtype)
-    inverse = np.empty_like(sigma)
-    np.put_along_axis(inverse, sigma, np.arange(n_colors)[None, :], axis=1)
-    new_positions = []
-    for p in positions:
-        p = np.asarray(p, dtype=np.int64)
-        k, c = p % m, p // m
-        new_positions.append(k * n_colors + inverse[k, c])
-    return out, new_positions
+    bounds = np.cumsum([np.asarray(p).size for p in positions])[:-1]
+    return out, np.split(flat, bounds)
 
 
 class _Tree:
@@ -151,10 +161,14 @@ class _Tree:
         regular = np.ones(self.m, dtype=bool)
         self.reference = {}
         rng = np.random.default_rng(0)
+        # The most common row among a sample of rows (any row would be correct, the irregular
+        # ones are computed apart; the slot layout is only kept when most rows are regular, and
+        # then their row is the sample's most common one): no sort of all the rows' keys.
+        sample = np.sort(rng.choice(self.m, size=min(self.m, REFERENCE_SAMPLE), replace=False))
         for var, values in self.slotted.items():
-            key = values @ rng.uniform(0.5, 1.5, self.n_colors)  # a row hash, then checked
-            _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-            ref_row = values[int(np.flatnonzero(inverse == np.argmax(counts))[0])]
+            key = values[sample] @ rng.uniform(0.5, 1.5, self.n_colors)  # a row hash
+            _, first, counts = np.unique(key, return_index=True, return_counts=True)
+            ref_row = values[sample[first[np.argmax(counts)]]]
             same = (values == ref_row).all(axis=1) | (np.isnan(values) & np.isnan(ref_row)).all(
                 axis=1
             )
