@@ -65,17 +65,15 @@ def block_form(op, node):
     from pytensor.graph.basic import Constant
     from pytensor.tensor.basic import Join
 
-    x_var, y_var, idx_var = node.inputs
-    if not isinstance(idx_var, Constant) or x_var.type.ndim != 1 or y_var.type.ndim != 1:
+    from sparsediff.backends.jax_scatter import constant_indices
+
+    found = constant_indices(node)
+    if found is None:
         return None
-    n = x_var.type.shape[0]
-    idx = np.asarray(idx_var.data)
-    if n is None or idx.ndim != 1 or idx.size < 2 or y_var.type.shape[0] != idx.size:
+    n, idx = found
+    if idx.size < 2 or np.unique(idx).size != idx.size:
         return None
-    idx = idx.astype(np.int64)
-    idx = np.where(idx < 0, idx + n, idx)
-    if idx.min() < 0 or idx.max() >= n or np.unique(idx).size != idx.size:
-        return None
+    y_var = node.inputs[1]
     cuts = np.zeros(0, dtype=np.int64)
     join = y_var.owner
     if join is not None and isinstance(join.op, Join) and isinstance(join.inputs[0], Constant):

@@ -26,9 +26,10 @@ MIN_COVER = 0.5
 _registered = False
 
 
-def _gather_form(op, node):
-    """The gather-form JAX function for ``node``, or None when it does not apply."""
-    import jax.numpy as jnp
+def constant_indices(node) -> tuple[int, np.ndarray] | None:
+    """``(n, idx)`` of a 1-D ``AdvancedIncSubtensor1`` with constant indices, all in bounds
+    (negative ones wrapped, int64), or None: out-of-bounds indices keep PyTensor's own
+    conversion (PyTensor raises, JAX would clip)."""
     from pytensor.graph.basic import Constant
 
     x_var, y_var, idx_var = node.inputs
@@ -38,13 +39,24 @@ def _gather_form(op, node):
     idx = np.asarray(idx_var.data)
     if n is None or idx.ndim != 1 or y_var.type.shape[0] != idx.size:
         return None
-    setting = bool(op.set_instead_of_inc)
-    if setting and idx.size < MIN_COVER * n:
-        return None  # a sparse "set": XLA's scatter is the faster of the two there
     idx = idx.astype(np.int64)  # first: ``idx + n`` overflows a small dtype (uint8 indices)
     idx = np.where(idx < 0, idx + n, idx)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        return None  # PyTensor raises (or JAX clips): keep that behaviour
+        return None
+    return n, idx
+
+
+def _gather_form(op, node):
+    """The gather-form JAX function for ``node``, or None when it does not apply."""
+    import jax.numpy as jnp
+
+    found = constant_indices(node)
+    if found is None:
+        return None
+    n, idx = found
+    setting = bool(op.set_instead_of_inc)
+    if setting and idx.size < MIN_COVER * n:
+        return None  # a sparse "set": XLA's scatter is the faster of the two there
     src = np.full(n, -1, dtype=np.int64)
     src[idx] = np.arange(idx.size)
     hit = src >= 0
