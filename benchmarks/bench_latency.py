@@ -15,7 +15,10 @@ process on the directories the fresh one filled.
 Rows: ``sparsediff`` (``sd.jacobian_plan`` → ``build`` → ``pytensor.function`` → first call)
 and dense ``pytensor.gradient.jacobian`` (``vectorize=True``; its compilation and first call
 take minutes at T = 100, so it runs at ``--dense-T`` and under ``--timeout``), each on the
-backends asked for (``numba``: PyTensor's default; ``c``: ``mode="CVM"``).
+backends asked for (``numba``: PyTensor's default; ``c``: ``mode="CVM"``). With ``--floors``,
+also the residual ``F`` alone and one plain JVP (``pytensor.gradient.pushforward`` with the
+Ops' ``R_op``), compiled and called the same way: what compiling a derivative of ``F`` costs
+at least.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONPATH=src:. python benchmarks/bench_latency.py \\
         --T 100 --dense-T 10 --backends numba,c
@@ -78,9 +81,18 @@ def measure(tool: str, T: int, backend: str, calls: int = 20) -> dict:
         clock.append((time.perf_counter(), time.process_time()))
         J = plan.build()
         out["n_colors"] = plan.n_colors
-    else:
+    elif tool == "dense pt.jacobian":
         clock.append(clock[0])
         J = jacobian(F, x, vectorize=True)
+    elif tool == "residual":  # the user's F alone: what any derivative's compile is above
+        clock.append(clock[0])
+        J = F
+    elif tool == "one JVP":  # one plain forward product, the unit a colored Jacobian batches
+        clock.append(clock[0])
+        v = pytensor.shared(np.ones_like(xv), name="v")
+        J = pytensor.gradient.pushforward(F, x, v, use_op_pushforward=True)
+    else:
+        raise ValueError(f"unknown tool {tool!r}")
     clock.append((time.perf_counter(), time.process_time()))
     fn = pytensor.function([x], J, mode=MODES[backend])
     clock.append((time.perf_counter(), time.process_time()))
@@ -140,10 +152,15 @@ def run_child(tool: str, T: int, backend: str, cache: Path, timeout: float, call
     return {"tool": tool, "T": T, "backend": backend, "status": "error: " + " | ".join(tail)}
 
 
-def run(T: int, dense_T: int, backends: list[str], timeout: float, calls: int) -> list[dict]:
+def run(
+    T: int, dense_T: int, backends: list[str], timeout: float, calls: int, floors: bool = False
+) -> list[dict]:
     rows = []
+    tools = [("sparsediff", T), ("dense pt.jacobian", dense_T)]
+    if floors:
+        tools += [("residual", T), ("one JVP", T)]
     for backend in backends:
-        for tool, t in (("sparsediff", T), ("dense pt.jacobian", dense_T)):
+        for tool, t in tools:
             if t <= 0:
                 continue
             with tempfile.TemporaryDirectory(prefix="sd-latency-") as tmp:
@@ -192,6 +209,11 @@ def main(argv=None) -> None:
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per process")
     ap.add_argument("--calls", type=int, default=20, help="calls timed after the first")
     ap.add_argument("--json", type=Path, help="write the rows here")
+    ap.add_argument(
+        "--floors",
+        action="store_true",
+        help="also time the residual alone and one plain JVP: the compile floors",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tool", default="sparsediff", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -204,7 +226,7 @@ def main(argv=None) -> None:
         return
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     print(HEADER)
-    rows = run(args.T, args.dense_T, backends, args.timeout, args.calls)
+    rows = run(args.T, args.dense_T, backends, args.timeout, args.calls, args.floors)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

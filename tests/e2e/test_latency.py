@@ -94,3 +94,25 @@ def test_bench_latency_measures_every_phase():
     assert "timeout" in bench_latency._row(skipped)
     with pytest.raises(SystemExit):
         bench_latency.main(["--backends", "gpu"])
+
+
+@pytest.mark.parametrize("tool", ["residual", "one JVP"])
+def test_bench_latency_floor_rows_compile_the_residual_and_one_jvp(tool):
+    """The floor rows time what they say: F itself (checksum = |F(x)|₁) and one R_op pushforward."""
+    import numpy as np
+    import pytensor
+
+    from tests.users_graphs import nk_perfect_foresight, nk_point
+
+    res = bench_latency.measure(tool, 2, "c", calls=1)
+    assert res["plan"] == 0 and res["build"] >= 0 and res["first_call"] >= 0
+    F, x = nk_perfect_foresight(2)
+    xv = nk_point(x)
+    if tool == "residual":
+        expected = pytensor.function([x], F, mode="FAST_COMPILE")(xv)
+    else:
+        J = pytensor.function([x], pytensor.gradient.jacobian(F, x), mode="FAST_COMPILE")(xv)
+        expected = J @ np.ones_like(xv)
+    np.testing.assert_allclose(res["checksum"], np.abs(expected).sum(), rtol=1e-10)
+    with pytest.raises(ValueError, match="unknown tool"):
+        bench_latency.measure("nope", 2, "c", calls=1)
