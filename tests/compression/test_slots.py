@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -97,11 +99,15 @@ def test_driven_cavity_plan_uses_the_slot_layout(mode):
     np.testing.assert_allclose(f(x).toarray(), ref.toarray(), rtol=1e-11, atol=1e-11)
 
 
-def _cavity_jacobian_and_dense(nx: int):
+@functools.cache
+def _cavity_and_dense(nx: int = 40, seed: int = 2):
+    """The cavity, its sparse Jacobian, a point and the dense ``pytensor.gradient.jacobian``
+    there (compiled once, with the C backend)."""
     problem = problems.cavity2d(nx)
     J = sd.jacobian(problem.expression, problem.x)
+    x = np.random.default_rng(seed).uniform(-0.5, 0.5, problem.n)
     dense = pytensor.gradient.jacobian(problem.expression, problem.x, vectorize=True)
-    return problem, J, dense
+    return problem, J, x, pytensor.function([problem.x], dense, mode="CVM")(x)
 
 
 def test_driven_cavity_regular_rows_are_one_matrix_product():
@@ -109,7 +115,7 @@ def test_driven_cavity_regular_rows_are_one_matrix_product():
     broadcasts ``(1, n_colors)`` constants against ``(m, 1)`` columns (PyTensor's C loop: 4 ns
     a value, 5.6 ms at n = 10⁵). Now one ``Dot22`` of the stacked operands, and no elementwise
     node writes more than the irregular rows' share of the ``m × n_colors`` values."""
-    problem, J, _ = _cavity_jacobian_and_dense(40)
+    problem, J, _, _ = _cavity_and_dense()
     plan = sd.jacobian_plan(problem.expression, problem.x)
     f = pytensor.function([problem.x], J, mode="CVM")
     nodes = f.maker.fgraph.toposort()
@@ -127,10 +133,8 @@ def test_driven_cavity_regular_rows_are_one_matrix_product():
     "mode", ["CVM", "FAST_COMPILE", pytest.param("NUMBA", marks=pytest.mark.numba)]
 )
 def test_driven_cavity_product_equals_the_dense_jacobian(mode):
-    problem, J, dense = _cavity_jacobian_and_dense(40)
-    f = pytensor.function([problem.x], [J, dense], mode=mode)
-    x = np.random.default_rng(2).uniform(-0.5, 0.5, problem.n)
-    sparse, reference = f(x)
+    problem, J, x, reference = _cavity_and_dense()
+    sparse = pytensor.function([problem.x], J, mode=mode)(x)
     assert sparse.nnz == problem.pattern().nnz  # the pattern, not one entry more or less
     np.testing.assert_allclose(sparse.toarray(), reference, rtol=1e-11, atol=1e-11)
 
