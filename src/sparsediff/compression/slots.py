@@ -14,6 +14,9 @@ the constants shrink to one ``(1, n_colors)`` row, plus the few irregular rows (
 boundary) computed apart and written into place. The per-call work is then one fused
 elementwise pass over ``m × n_colors`` values with broadcast operands and one gather that is
 nearly the identity (CSR order), instead of reading ``n_colors × m`` constants per operand.
+Where that pass is affine in the color-invariant operands (the driven cavity: its convective
+term is bilinear in ψ), it is folded into a coefficient matrix and computed as one matrix
+product of the stacked operands instead (:meth:`_Tree.build_affine`).
 
 :func:`slot_layout` returns None when ``B`` is not of that form; the plan then keeps ``B``.
 """
