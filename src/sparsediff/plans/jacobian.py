@@ -764,8 +764,15 @@ def _decompress(
         return decompression.gather(source, positions, lift=True)
     plain = decompression.gather(source, positions, lift=False)
     slotted = decompression.gather(alternative[0], alternative[1], lift=False)
-    best = min((plain, slotted), key=lambda g: graph_traffic([g]))
-    best_traffic = graph_traffic([best])
+    # the slot layout's regular rows as one matrix product are weighed in their elementwise
+    # form (compression.slots: the product moves more data but is faster)
+    proxy = getattr(alternative[0].tag, "traffic_proxy", alternative[0])
+    traffic = {
+        plain: graph_traffic([plain]),
+        slotted: graph_traffic([decompression.gather(proxy, alternative[1], lift=False)]),
+    }
+    best = min((plain, slotted), key=traffic.__getitem__)
+    best_traffic = traffic[best]
     if positions.size > LIFT_ESTIMATE_MIN_NNZ:
         estimate = _lifted_traffic_estimate(source, positions)
         if best_traffic * LIFT_ESTIMATE_TOLERANCE <= PLAIN_GATHER_MARGIN * estimate:
