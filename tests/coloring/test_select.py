@@ -5,37 +5,33 @@ from __future__ import annotations
 from sparsediff.coloring.select import best_over_orders
 
 
-def test_keeps_the_cheapest_and_the_first_on_ties():
-    costs = {"a": 5, "b": 3, "c": 3, "d": 4}
+def _recorded(costs: dict):
+    """``(run, seen)``: ``run(name)`` returns ``costs[name]`` and appends the name to ``seen``."""
     seen = []
 
     def run(name):
         seen.append(name)
         return costs[name]
 
+    return run, seen
+
+
+def test_keeps_the_cheapest_and_the_first_on_ties():
+    costs = {"a": 5, "b": 3, "c": 3, "d": 4}
+    run, seen = _recorded(costs)
     assert best_over_orders(list(costs), run, lambda c: c, stop=0) == (3, "b")
     assert seen == ["a", "b", "c", "d"]
 
 
 def test_stops_at_the_bound():
-    seen = []
-
-    def run(name):
-        seen.append(name)
-        return {"a": 5, "b": 2, "c": 1}[name]
-
+    run, seen = _recorded({"a": 5, "b": 2, "c": 1})
     assert best_over_orders(["a", "b", "c"], run, lambda c: c, stop=2) == (2, "b")
     assert seen == ["a", "b"]
 
 
 def test_orders_proven_above_the_stop_run_last_and_only_when_needed():
     costs = {"a": 5, "b": 3, "c": 2, "d": 4}
-    seen = []
-
-    def run(name):
-        seen.append(name)
-        return costs[name]
-
+    run, seen = _recorded(costs)
     # "a" and "b" are proven above the stop: "c" reaches it and they never run
     assert best_over_orders(list(costs), run, lambda c: c, 2, lambda o: o in "ab") == (2, "c")
     assert seen == ["c"]
