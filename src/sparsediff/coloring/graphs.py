@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import scipy.sparse as sp
+
+from sparsediff._jit import kernel
 
 __all__ = [
     "Structure",
@@ -200,7 +201,7 @@ def is_canonical(ptr: np.ndarray, idx: np.ndarray) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@kernel
 def _expand_rows(ptr, idx):
     m = ptr.size - 1
     rows = np.empty(idx.size, dtype=np.int64)
@@ -210,7 +211,7 @@ def _expand_rows(ptr, idx):
     return rows, idx.copy()
 
 
-@numba.njit(cache=True)
+@kernel
 def transpose_positions(m, n, ptr, idx):
     """CSR of the transpose by counting sort (output rows sorted), with the position in the
     original ``idx`` of every transposed entry."""
@@ -231,7 +232,7 @@ def transpose_positions(m, n, ptr, idx):
     return tptr, tidx, tpos
 
 
-@numba.njit(cache=True)
+@kernel
 def _coo_to_csr(m, n, rows, cols):
     """Canonical CSR from coordinates: two counting sorts (by column, then stably by row)."""
     nnz = rows.size
@@ -279,7 +280,7 @@ def _coo_to_csr(m, n, rows, cols):
     return ptr, idx[:pos].copy()
 
 
-@numba.njit(cache=True)
+@kernel
 def _union_rows(n, p1, i1, p2, i2, diagonal):
     """Row-wise merge of two canonical CSR structures, diagonal dropped (or forced in)."""
     ptr = np.zeros(n + 1, dtype=np.int64)
@@ -348,7 +349,7 @@ def neighbours(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np
     return ptr, idx
 
 
-@numba.njit(cache=True)
+@kernel
 def walk(n, a_ptr, a_idx, b_ptr, b_idx, order, out, mark, mode, idx):
     """One sweep over the neighbourhoods of the vertices in ``order``; ``mark`` (``n + 1``
     entries, all -1) is scratch.

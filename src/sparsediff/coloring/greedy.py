@@ -14,9 +14,9 @@ bit test per neighbour visit); beyond that it falls back to scanning the neighbo
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from sparsediff._jit import kernel
 from sparsediff.coloring.buckets import single_bucket
 from sparsediff.coloring.graphs import FIRST_FIT, NO_NEIGHBOURS, TwoHop, degrees, walk
 
@@ -102,7 +102,7 @@ def _queue(deg: np.ndarray, n_buckets: int) -> tuple[np.ndarray, np.ndarray, np.
     return head, nxt, prv
 
 
-@numba.njit(cache=True)
+@kernel
 def _dsatur(
     n,
     a_ptr,
