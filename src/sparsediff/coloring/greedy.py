@@ -63,10 +63,10 @@ def dsatur(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np.nda
         order,
         np.zeros(n * words, dtype=np.uint64),
         np.zeros(n, dtype=np.int64),
-        np.full(n + 1, -1, dtype=np.int64),
+        np.full(maxd + 2, -1, dtype=np.int64),  # colors stay within 0 … maxd
         np.full(n, -1, dtype=np.int64),
         np.empty(maxd + 1, dtype=np.int64),
-        *_queue(deg, maxd + 2),
+        *single_bucket(deg, maxd + 2),
     )
     return colors, order
 
@@ -91,15 +91,6 @@ def _reverse_class_order(colors: np.ndarray, k: int) -> np.ndarray:
     if k < 2**15:
         keys = keys.astype(np.int16)
     return np.argsort(keys, kind="stable").astype(np.int64)
-
-
-def _queue(deg: np.ndarray, n_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """DSATUR's starting queue: every vertex at saturation 0, the largest degree (then the
-    smallest index) at the head."""
-    head, nxt, prv = single_bucket(deg)
-    if head.size < n_buckets:
-        head = np.concatenate([head, np.full(n_buckets - head.size, -1, dtype=np.int64)])
-    return head, nxt, prv
 
 
 @kernel
