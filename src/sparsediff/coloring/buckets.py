@@ -50,18 +50,20 @@ def fill_buckets(
     return head, nxt, prv
 
 
-def single_bucket(tie: np.ndarray, n_buckets: int | None = None) -> tuple[np.ndarray, ...]:
+def single_bucket(
+    tie: np.ndarray, n_buckets: int | None = None, dtype=np.int64
+) -> tuple[np.ndarray, ...]:
     """``(head, nxt, prv)`` of a queue holding every vertex in bucket 0, in the order
     :func:`fill_buckets` pushes them (``head`` has ``n_buckets`` buckets, ``max(n, 1)`` if not
-    given): DSATUR starts this way. The same queue as ``fill_buckets(zeros, tie, n_buckets)``
-    from one sort: the list runs by decreasing ``tie``, then increasing index."""
+    given), as ``dtype``: DSATUR starts this way. The same queue as ``fill_buckets(zeros, tie,
+    n_buckets)`` from one sort: the list runs by decreasing ``tie``, then increasing index."""
     n = tie.size
-    head = np.full(max(n if n_buckets is None else n_buckets, 1), -1, dtype=np.int64)
+    head = np.full(max(n if n_buckets is None else n_buckets, 1), -1, dtype=dtype)
     if n == 0:
-        return head, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    seq = _stable_order(-tie).astype(np.int64)
-    nxt = np.empty(n, dtype=np.int64)
-    prv = np.empty(n, dtype=np.int64)
+        return head, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype)
+    seq = _stable_order(-tie).astype(dtype)
+    nxt = np.empty(n, dtype=dtype)
+    prv = np.empty(n, dtype=dtype)
     nxt[seq[:-1]] = seq[1:]
     nxt[seq[-1]] = -1
     prv[seq[1:]] = seq[:-1]
