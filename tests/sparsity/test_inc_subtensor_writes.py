@@ -1,6 +1,6 @@
 """``set_subtensor``/``inc_subtensor`` whose positions are each written once take a row
-gather instead of the boolean product (2-D Bratu's padded grid at n = 10⁶: a fifth of its
-time); repeated advanced positions still take the product (every write contributes)."""
+gather instead of the boolean product (2-D Bratu's padded grid at n = 10⁶: the rule in half
+the time); repeated advanced positions still take the product (every write contributes)."""
 
 from __future__ import annotations
 

@@ -55,8 +55,8 @@ def _single_writes(op, positions, sources, x_size: int) -> np.ndarray | None:
     """``rows`` with ``rows[p]`` the ``y`` element written to position ``p`` (-1: none), when
     no position is written twice; otherwise ``None`` (repeated advanced indices: every write
     contributes, a union of rows). Basic indexing (``IncSubtensor``: slices and integers)
-    never repeats a position. The gather costs a fifth of the boolean product at n = 10⁶
-    (2-D Bratu's padded grid)."""
+    never repeats a position. 2-D Bratu's padded grid at n = 10⁶: the rule takes 0.033 s
+    with the gather, 0.065 s with the product."""
     k = positions.size
     rows = np.full(x_size, -1, dtype=pat.INDEX_DTYPE)
     if type(op) is IncSubtensor:
