@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from sparsediff.coloring import check_coloring, color, lower_bound, select
 from sparsediff.coloring import improve as improve_module
-from sparsediff.coloring.buckets import fill_buckets
+from sparsediff.coloring.buckets import fill_buckets, single_bucket
 from sparsediff.coloring.graphs import as_structure, bipartite, degrees, neighbours
 from tests.coloring.patterns import bratu2d, brusselator2d, cavity2d, structured
 
@@ -161,6 +161,70 @@ def test_fill_buckets_matches_pushing_one_at_a_time(data):
     key, tie = data
     for got, want in zip(fill_buckets(key, tie, 6), _reference_buckets(key, tie, 6), strict=True):
         assert np.array_equal(got, want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    tie=st.integers(0, 40).flatmap(
+        lambda n: hnp.arrays(np.int64, n, elements=st.integers(0, 2**17))
+    ),
+    extra=st.integers(0, 3),
+)
+def test_single_bucket_is_the_queue_pushing_one_at_a_time_gives(tie, extra):
+    # DSATUR's starting queue, from one sort: the same as pushing every vertex into bucket 0
+    # (ties wide and narrow: int16 radix sort and the general one)
+    n_buckets = tie.size + extra
+    zeros = np.zeros(tie.size, dtype=np.int64)
+    want = _reference_buckets(zeros, tie, n_buckets)
+    for got, ref in zip(single_bucket(tie, n_buckets), want, strict=True):
+        assert np.array_equal(got, ref)
+    small = np.minimum(tie, 3)
+    for got, ref in zip(
+        single_bucket(small), _reference_buckets(zeros, small, tie.size), strict=True
+    ):
+        assert np.array_equal(got, ref)
+
+
+def _dsatur_with_full_work_arrays(g):
+    """DSATUR as it was called before its work arrays were trimmed: the queue filled by
+    :func:`fill_buckets` with ``n`` buckets, ``forbidden`` of ``n + 1`` entries."""
+    from sparsediff.coloring.greedy import DSATUR_MAX_WORDS, _dsatur
+
+    n = g.n
+    deg = degrees(g)
+    maxd = int(deg.max())
+    words = max(1, int(min(DSATUR_MAX_WORDS, (maxd + 1 + 63) // 64)))
+    head, nxt, prv = fill_buckets(np.zeros(n, dtype=np.int64), deg, max(n, maxd + 2))
+    colors = np.full(n, -1, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    _dsatur(
+        n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, deg, maxd, words, colors, order,
+        np.zeros(n * words, dtype=np.uint64), np.zeros(n, dtype=np.int64),
+        np.full(n + 1, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64),
+        np.empty(maxd + 1, dtype=np.int64), head, nxt, prv,
+    )  # fmt: skip
+    return colors, order
+
+
+@settings(max_examples=60, deadline=None)
+@given(P=patterns)
+def test_dsatur_unchanged_by_its_trimmed_work_arrays(P):
+    from sparsediff.coloring.greedy import dsatur
+
+    g = bipartite(as_structure(P))
+    colors, order = dsatur(g)
+    want_colors, want_order = _dsatur_with_full_work_arrays(g)
+    assert np.array_equal(colors, want_colors) and np.array_equal(order, want_order)
+
+
+@pytest.mark.parametrize("P", [bratu2d(30), brusselator2d(12), cavity2d(15)])
+def test_dsatur_unchanged_by_its_trimmed_work_arrays_on_stencils(P):
+    from sparsediff.coloring.greedy import dsatur
+
+    g = bipartite(as_structure(P))
+    colors, order = dsatur(g)
+    want_colors, want_order = _dsatur_with_full_work_arrays(g)
+    assert np.array_equal(colors, want_colors) and np.array_equal(order, want_order)
 
 
 def test_precompile_entry_point_runs(capsys):

@@ -61,3 +61,35 @@ def test_coo_duplicates_and_explicit_zeros():
     s = as_structure(A)
     assert s.nnz == 3
     assert np.array_equal(dense(s), np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]], bool))
+
+
+def _work_by_gather(g) -> int:
+    """Neighbour visits of one sweep, entry by entry: Σ_v Σ_{i ∈ A[v]} |B[i]|."""
+    b_len = np.diff(g.b_ptr).astype(np.int64)
+    return int(b_len[g.a_idx].sum()) if g.n else 0
+
+
+@given(P=patterns)
+def test_bipartite_is_the_csc_and_csr_arrays_and_its_work_the_sum_of_squares(P):
+    from sparsediff.coloring.graphs import bipartite, two_hop
+
+    s = as_structure(P)
+    g = bipartite(s)
+    t = s.transpose()  # the arrays bipartite used to build its graph from
+    old = two_hop(s.shape[1], t.indptr, t.indices, s.indptr, s.indices)
+    for name in ("a_ptr", "a_idx", "b_ptr", "b_idx"):
+        got, want = getattr(g, name), getattr(old, name)
+        assert got.dtype == want.dtype == np.int32 and np.array_equal(got, want), name
+    assert g.transposed and not old.transposed
+    assert g.work() == old.work() == _work_by_gather(g)
+
+
+@given(P=st.integers(0, 12).flatmap(lambda n: hnp.arrays(np.bool_, (n, n))))
+def test_work_of_the_symmetric_graphs(P):
+    from sparsediff.coloring.graphs import adjacency_two_hop, closed_two_hop
+
+    s = as_structure(P)
+    closed = closed_two_hop(symmetric_adjacency(s, diagonal=True))
+    assert closed.transposed and closed.work() == _work_by_gather(closed)
+    adjacency = adjacency_two_hop(symmetric_adjacency(s))
+    assert not adjacency.transposed and adjacency.work() == _work_by_gather(adjacency)

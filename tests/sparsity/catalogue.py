@@ -183,6 +183,20 @@ def advanced_inc_with_duplicates():
 
 
 @case()
+def set_subtensor_broadcast_writes():
+    # each position written once, from a broadcast y (a row gather), and a repeated one
+    x = pt.matrix("x", shape=(3, 4))
+    y = vec("y", 4)
+    return (
+        pt.set_subtensor(x[1:, ::2], y[0] * y[3])
+        + pt.inc_subtensor(x[[2, 0], 1:3], y[1:3])
+        + pt.set_subtensor(x[[1, 1], [0, 0]], y[2:]),
+        [x, y],
+        [x, y],
+    )
+
+
+@case()
 def advanced_inc_2d():
     x = pt.matrix("x", shape=(3, 4))
     y = vec("y", 2)

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
+from sparsediff._jit import kernel
 from sparsediff.coloring.graphs import Structure
 from sparsediff.coloring.star import edge_ids
 
@@ -90,7 +90,7 @@ def substitution_order(adj: Structure, colors: np.ndarray) -> Peeling:
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@kernel
 def _find(parent, e):
     root = e
     while parent[root] != root:
@@ -102,7 +102,7 @@ def _find(parent, e):
     return root
 
 
-@numba.njit(cache=True)
+@kernel
 def _union(parent, rank, a, b):
     ra = _find(parent, a)
     rb = _find(parent, b)
@@ -115,7 +115,7 @@ def _union(parent, rank, a, b):
         rank[ra] += 1
 
 
-@numba.njit(cache=True)
+@kernel
 def _acyclic(n, ptr, idx, edge, order):
     colors = np.full(n, -1, dtype=np.int64)
     forbidden = np.full(n + 1, -1, dtype=np.int64)
@@ -175,7 +175,7 @@ def _acyclic(n, ptr, idx, edge, order):
     return colors
 
 
-@numba.njit(cache=True)
+@kernel
 def _peel(n, ptr, idx, colors, k):
     nnz = idx.size
     # each row's entries sorted by neighbour color: a slot (u, color) is a contiguous run

@@ -23,9 +23,9 @@ All passes are O(nnz) Numba loops (the star coloring itself is :mod:`sparsediff.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from sparsediff._jit import kernel
 from sparsediff.coloring.graphs import Structure, transpose_positions
 
 __all__ = ["augmented_adjacency", "bicolor_readable", "neutralize", "star_bicolor_products"]
@@ -87,7 +87,7 @@ def star_bicolor_products(col_colors: np.ndarray, row_colors: np.ndarray) -> int
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@kernel
 def _readable(m, n, ptr, idx, tptr, tidx, tpos, ccol, crow, k, neutral):
     nnz = idx.size
     col_ok = np.zeros(nnz, dtype=np.bool_)
@@ -112,7 +112,7 @@ def _readable(m, n, ptr, idx, tptr, tidx, tpos, ccol, crow, k, neutral):
     return col_ok, row_ok
 
 
-@numba.njit(cache=True)
+@kernel
 def _choose(m, n, ptr, idx, ccol, crow, col_ok, row_ok, k):
     """Which vertices are read through; ``(first unreadable entry or -1, columns, rows)``."""
     need_col = np.zeros(n, dtype=np.bool_)

@@ -50,9 +50,23 @@ def fill_buckets(
     return head, nxt, prv
 
 
-def single_bucket(tie: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def single_bucket(
+    tie: np.ndarray, n_buckets: int | None = None, dtype=np.int64
+) -> tuple[np.ndarray, ...]:
     """``(head, nxt, prv)`` of a queue holding every vertex in bucket 0, in the order
-    :func:`fill_buckets` pushes them (``head`` has ``max(n, 1)`` buckets): DSATUR starts
-    this way."""
+    :func:`fill_buckets` pushes them (``head`` has ``n_buckets`` buckets, ``max(n, 1)`` if not
+    given), as ``dtype``: DSATUR starts this way. The same queue as ``fill_buckets(zeros, tie,
+    n_buckets)`` from one sort: the list runs by decreasing ``tie``, then increasing index."""
     n = tie.size
-    return fill_buckets(np.zeros(n, dtype=np.int64), tie, max(n, 1))
+    head = np.full(max(n if n_buckets is None else n_buckets, 1), -1, dtype=dtype)
+    if n == 0:
+        return head, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype)
+    seq = _stable_order(-tie).astype(dtype)
+    nxt = np.empty(n, dtype=dtype)
+    prv = np.empty(n, dtype=dtype)
+    nxt[seq[:-1]] = seq[1:]
+    nxt[seq[-1]] = -1
+    prv[seq[1:]] = seq[:-1]
+    prv[seq[0]] = -1
+    head[0] = seq[0]
+    return head, nxt, prv

@@ -19,9 +19,9 @@ vertices in the message.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from sparsediff._jit import kernel
 from sparsediff.coloring.acyclic import substitution_order
 from sparsediff.coloring.bicolor import bicolor_readable
 from sparsediff.coloring.graphs import Structure, as_structure, symmetric_adjacency
@@ -127,7 +127,7 @@ def is_valid_coloring(pattern, coloring: Coloring | np.ndarray, kind: str | None
     return True
 
 
-@numba.njit(cache=True)
+@kernel
 def _first_conflict(ptr, idx, colors):
     """First row holding two columns of one color: (row, column, column), or (-1, -1, -1)."""
     n_colors = 0
@@ -146,7 +146,7 @@ def _first_conflict(ptr, idx, colors):
     return -1, -1, -1
 
 
-@numba.njit(cache=True)
+@kernel
 def _first_star_violation(ptr, idx, colors):
     """``(0, v, w, -1, -1)`` for adjacent vertices of one color, ``(1, a, v, w, d)`` for a
     two-colored path ``a - v - w - d``, ``(-1, …)`` when the star coloring is valid."""

@@ -14,11 +14,12 @@ coloring kernels take this one form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 import scipy.sparse as sp
+
+from sparsediff._jit import kernel
 
 __all__ = [
     "Structure",
@@ -74,33 +75,52 @@ class TwoHop:
     a_idx: np.ndarray
     b_ptr: np.ndarray
     b_idx: np.ndarray
+    #: ``A`` is the transpose of ``B`` (every ``i`` lies in ``|B[i]|`` of the ``A[v]``)
+    transposed: bool = field(default=False, repr=False)
 
     def work(self) -> int:
-        """How many neighbour visits one sweep over all vertices costs (duplicates included)."""
+        """How many neighbour visits one sweep over all vertices costs (duplicates included):
+        ``Σ_v Σ_{i ∈ A[v]} |B[i]|``, which is ``Σ_i |B[i]|²`` when ``A = Bᵀ`` (O(rows)
+        instead of a gather over every entry)."""
         if self.n == 0:
             return 0
         b_len = np.diff(self.b_ptr).astype(np.int64)
+        if self.transposed:
+            return int(b_len @ b_len)
         return int(b_len[self.a_idx].sum())
 
 
-def two_hop(n: int, a_ptr, a_idx, b_ptr, b_idx) -> TwoHop:
+def _index_dtype(*sizes: int):
+    return np.int32 if max(sizes) < 2**31 - 1 else np.int64
+
+
+def two_hop(n: int, a_ptr, a_idx, b_ptr, b_idx, transposed: bool = False) -> TwoHop:
     """A :class:`TwoHop`, stored as int32 when the sizes allow: the sweeps that visit vertices
     in a scattered order (random, class by class) are bound by memory traffic."""
-    small = max(a_idx.size, b_idx.size, n, a_ptr.size, b_ptr.size) < 2**31 - 1
-    dtype = np.int32 if small else np.int64
+    dtype = _index_dtype(a_idx.size, b_idx.size, n, a_ptr.size, b_ptr.size)
     arrays = (np.asarray(x, dtype=dtype) for x in (a_ptr, a_idx, b_ptr, b_idx))
-    return TwoHop(n, *arrays)
+    return TwoHop(n, *arrays, transposed=transposed)
 
 
 def bipartite(s: Structure) -> TwoHop:
-    """Column intersection graph of ``s``: columns are adjacent when they share a row."""
-    t = s.transpose()  # CSC: rows of each column
-    return two_hop(s.shape[1], t.indptr, t.indices, s.indptr, s.indices)
+    """Column intersection graph of ``s``: columns are adjacent when they share a row.
+
+    The CSC arrays come from SciPy's conversion run on the index type the graph is stored in
+    (int32 below 2³¹ entries), so that no int64 copy is made and converted back.
+    """
+    m, n = s.shape
+    dtype = _index_dtype(s.nnz, m + 1, n + 1)
+    ptr = np.asarray(s.indptr, dtype=dtype)
+    idx = np.asarray(s.indices, dtype=dtype)
+    data = np.ones(s.nnz, dtype=bool)
+    t = sp.csr_matrix((data, idx, ptr), shape=(m, n)).tocsc()  # rows of each column, sorted
+    return two_hop(n, t.indptr, t.indices, ptr, idx, transposed=True)
 
 
 def closed_two_hop(closed: Structure) -> TwoHop:
     """Distance-2 graph of a symmetric structure with its diagonal (its own transpose)."""
-    return two_hop(closed.shape[0], closed.indptr, closed.indices, closed.indptr, closed.indices)
+    ptr, idx = closed.indptr, closed.indices
+    return two_hop(closed.shape[0], ptr, idx, ptr, idx, transposed=True)
 
 
 def symmetric_adjacency(s: Structure, diagonal: bool = False) -> Structure:
@@ -200,7 +220,7 @@ def is_canonical(ptr: np.ndarray, idx: np.ndarray) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@kernel
 def _expand_rows(ptr, idx):
     m = ptr.size - 1
     rows = np.empty(idx.size, dtype=np.int64)
@@ -210,7 +230,7 @@ def _expand_rows(ptr, idx):
     return rows, idx.copy()
 
 
-@numba.njit(cache=True)
+@kernel
 def transpose_positions(m, n, ptr, idx):
     """CSR of the transpose by counting sort (output rows sorted), with the position in the
     original ``idx`` of every transposed entry."""
@@ -231,7 +251,7 @@ def transpose_positions(m, n, ptr, idx):
     return tptr, tidx, tpos
 
 
-@numba.njit(cache=True)
+@kernel
 def _coo_to_csr(m, n, rows, cols):
     """Canonical CSR from coordinates: two counting sorts (by column, then stably by row)."""
     nnz = rows.size
@@ -279,7 +299,7 @@ def _coo_to_csr(m, n, rows, cols):
     return ptr, idx[:pos].copy()
 
 
-@numba.njit(cache=True)
+@kernel
 def _union_rows(n, p1, i1, p2, i2, diagonal):
     """Row-wise merge of two canonical CSR structures, diagonal dropped (or forced in)."""
     ptr = np.zeros(n + 1, dtype=np.int64)
@@ -348,7 +368,7 @@ def neighbours(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np
     return ptr, idx
 
 
-@numba.njit(cache=True)
+@kernel
 def walk(n, a_ptr, a_idx, b_ptr, b_idx, order, out, mark, mode, idx):
     """One sweep over the neighbourhoods of the vertices in ``order``; ``mark`` (``n + 1``
     entries, all -1) is scratch.

@@ -28,9 +28,9 @@ leaves the coloring it started from untouched. Same input, same budget, same see
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from sparsediff._jit import kernel
 from sparsediff.coloring.graphs import TwoHop, neighbours
 
 __all__ = ["Attempts", "distance2_adjacency", "fixed_k_repair", "improve_colors"]
@@ -182,7 +182,7 @@ def distance2_adjacency(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.nd
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@kernel
 def _repair(
     n,
     ptr,

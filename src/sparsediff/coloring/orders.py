@@ -14,9 +14,9 @@ sequence it visited.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from sparsediff._jit import kernel
 from sparsediff.coloring.buckets import fill_buckets
 from sparsediff.coloring.graphs import TwoHop, degrees
 from sparsediff.coloring.greedy import dsatur
@@ -97,7 +97,7 @@ def _stable_argsort(keys: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True)
+@kernel
 def _bucket_order(
     n,
     a_ptr,

@@ -15,9 +15,9 @@ when ``v`` would become the hub of a star), instead of enumerating every path of
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from sparsediff._jit import kernel
 from sparsediff.coloring.graphs import Structure
 
 __all__ = ["star_coloring"]
@@ -32,7 +32,7 @@ def star_coloring(adj: Structure, order: np.ndarray) -> np.ndarray:
     return _star(n, adj.indptr, adj.indices, edge, np.asarray(order, dtype=np.int64))
 
 
-@numba.njit(cache=True)
+@kernel
 def edge_ids(n, ptr, idx):
     """One id per undirected edge, shared by the entries ``(i, j)`` and ``(j, i)``.
 
@@ -50,7 +50,7 @@ def edge_ids(n, ptr, idx):
     return edge
 
 
-@numba.njit(cache=True)
+@kernel
 def _star(n, ptr, idx, edge, order):
     colors = np.full(n, -1, dtype=np.int64)
     forbidden = np.full(n + 1, -1, dtype=np.int64)

@@ -27,6 +27,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
 
+from sparsediff._jit import kernel
 from sparsediff.coloring.acyclic import substitution_order
 from sparsediff.coloring.graphs import as_structure, symmetric_adjacency
 from sparsediff.coloring.validity import ColoringError, as_colors
@@ -109,7 +110,7 @@ def substitution_schedule(pattern, lay: Layout, colors: np.ndarray) -> Schedule:
     )
 
 
-@numba.njit(cache=True)
+@kernel
 def substitute_kernel(b, src, read, write, out_a, out_b, n_slots, nnz):
     """The per-call substitution (see the module docstring)."""
     acc = np.zeros(n_slots, dtype=b.dtype)
@@ -191,7 +192,7 @@ def register_numba_substitute() -> None:
         return substitute_numba
 
 
-@numba.njit(cache=True)
+@kernel
 def _run_starts(read, write, n_slots):
     """Cut the steps into runs that may execute at once: ``starts`` of the runs, then the end.
 

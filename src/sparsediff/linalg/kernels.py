@@ -23,8 +23,9 @@ a factor ``M = L D Lᵀ`` that a library produced, given as ``L`` strictly lower
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from sparsediff._jit import kernel
 
 __all__ = [
     "cholesky_flops",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def ldl_solve(Lp, Li, Lx, D, B):  # pragma: no cover - compiled
     """Solve ``(L D Lᵀ) X = B`` in place of a copy of ``B`` (2-D, one column per right side)."""
     n, m = B.shape
@@ -70,7 +71,7 @@ def takahashi(Lp, Li, Lx, D):
     return takahashi_supernodal(Lp, Li, Lx, D, supernodes(Lp, Li))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def elimination_tree(Mp, Mi):  # pragma: no cover - compiled
     """Parent of every column in the elimination tree of a symmetric pattern ``M`` (CSC, both
     triangles): Liu's algorithm with path compression, O(nnz) time; -1 for roots."""
@@ -89,7 +90,7 @@ def elimination_tree(Mp, Mi):  # pragma: no cover - compiled
     return parent
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def column_counts(Mp, Mi, parent):  # pragma: no cover - compiled
     """Strictly-lower nonzeros per column of the Cholesky factor of the symmetric pattern
     ``M``, given its elimination tree: row ``k`` of ``L`` is the union of the tree paths from
@@ -110,7 +111,7 @@ def column_counts(Mp, Mi, parent):  # pragma: no cover - compiled
     return counts
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def cholesky_flops(Mp, Mi):  # pragma: no cover - compiled
     """Σ_j (c_j + 1)² over the column counts c_j of the Cholesky factor of the pattern ``M``.
 
@@ -128,7 +129,7 @@ def cholesky_flops(Mp, Mi):  # pragma: no cover - compiled
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def gather_symmetric(Lp, Li, Zx, Zd, pinv, rows, cols):  # pragma: no cover - compiled
     """``Z[pinv[r], pinv[c]]`` for each (r, c), Z symmetric with its lower part on L's pattern.
 
@@ -158,7 +159,7 @@ def gather_symmetric(Lp, Li, Zx, Zd, pinv, rows, cols):  # pragma: no cover - co
     return out, -1
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def symbolic_cholesky(Mp, Mi):  # pragma: no cover - compiled
     """Pattern of the Cholesky factor of a symmetric pattern ``M`` (CSC, both triangles).
 
@@ -189,7 +190,7 @@ def symbolic_cholesky(Mp, Mi):  # pragma: no cover - compiled
     return Lp, Li
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def scatter_columns(Lp, Li, Lx, Sp, Si):  # pragma: no cover - compiled
     """Values of ``L`` (pattern Lp, Li) on a superset pattern (Sp, Si), both CSC sorted.
 
@@ -211,7 +212,7 @@ def scatter_columns(Lp, Li, Lx, Sp, Si):  # pragma: no cover - compiled
     return out, True
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def unit_lower(Lp, Li, Lx):  # pragma: no cover - compiled
     """``L Lᵀ`` (CSC, sorted, diagonal first in each column) to unit ``L`` (diagonal not
     stored) and ``D = diag(L)²``: the LDLᵀ form the selected inversion walks."""
@@ -233,7 +234,7 @@ def unit_lower(Lp, Li, Lx):  # pragma: no cover - compiled
     return Up, Ui, Ux, D
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def supernodes(Lp, Li):  # pragma: no cover - compiled
     """Column ranges of the supernodes of a strictly lower ``L`` pattern (CSC, sorted).
 
@@ -269,7 +270,7 @@ def supernodes(Lp, Li):  # pragma: no cover - compiled
     return starts[: ns + 1].copy()
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def takahashi_supernodal(Lp, Li, Lx, D, starts):  # pragma: no cover - compiled
     """Selected inverse of ``L D Lᵀ`` by supernodes: (values on L's pattern, diagonal, ok).
 
