@@ -37,7 +37,7 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
 from pytensor.tensor.shape import Reshape
 
-from sparsediff.decompression.affine_rows import affine_rows
+from sparsediff.decompression.affine_rows import MAX_OPERANDS, affine_rows
 
 __all__ = [
     "MAX_AFFINE_TERMS",
@@ -51,7 +51,7 @@ __all__ = [
 MAX_IRREGULAR_FRACTION = 0.25
 #: The regular rows are computed in their affine form when their expression is affine in at
 #: most this many color-invariant operands (see :meth:`_Tree.affine_form`).
-MAX_AFFINE_TERMS = 8
+MAX_AFFINE_TERMS = MAX_OPERANDS
 #: Rows sampled to find the common row of each slotted constant.
 REFERENCE_SAMPLE = 4096
 

@@ -27,7 +27,14 @@ import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
 from pytensor.graph.basic import Variable
 
-__all__ = ["AffineRows", "affine_rows", "affine_rows_kernel", "register_numba_affine_rows"]
+__all__ = [
+    "MAX_OPERANDS",
+    "AffineRows",
+    "affine_rows",
+    "affine_rows_kernel",
+    "register_numba_affine_rows",
+    "warm_up_kernel",
+]
 
 
 def affine_runs(sources: np.ndarray, irregular: np.ndarray) -> np.ndarray:
@@ -55,6 +62,10 @@ def affine_runs(sources: np.ndarray, irregular: np.ndarray) -> np.ndarray:
 #: repeating its first operand with zero coefficients), so that its inner loop is a fixed
 #: expression of scalars (Numba does not vectorize a loop over a tuple of operands).
 GROUP = 4
+#: The most operands an :class:`AffineRows` takes. The kernel always receives this many (the
+#: list padded by repeating its first operand), so that it has one signature, compiled once
+#: into Numba's cache at install time (``python -m sparsediff precompile``), whatever ``q``.
+MAX_OPERANDS = 8
 
 
 def operand_groups(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +135,20 @@ def affine_rows_kernel(operands, irregular, groups, grouped, runs, nnz):
     return out
 
 
+def warm_up_kernel() -> None:
+    """Run :func:`affine_rows_kernel` once with the argument types ``perform`` passes, so
+    that its one signature is compiled (and with ``cache=True`` stored in Numba's cache)."""
+    ones = np.ones(2)
+    affine_rows_kernel(
+        (ones,) * MAX_OPERANDS,
+        ones,
+        np.zeros((1, GROUP), dtype=np.int64),
+        np.ones((1, GROUP + 1, 2)),
+        np.array([[0, 0, 0, 2], [1, 0, 2, 2]], dtype=np.int64),
+        4,
+    )
+
+
 @functools.cache
 def _kernel_digest() -> str:
     """The kernels' source: PyTensor's Numba cache keeps whole compiled graphs under the
@@ -159,8 +184,9 @@ class AffineRows(OpFromGraph):
 
     def perform(self, node, inputs, outputs):
         *operands, irregular = inputs
+        operands = [np.ascontiguousarray(v) for v in operands]
         outputs[0][0] = affine_rows_kernel(
-            tuple(np.ascontiguousarray(v) for v in operands),
+            tuple(operands + operands[:1] * (MAX_OPERANDS - len(operands))),
             np.ascontiguousarray(irregular),
             self.groups,
             self.grouped,
@@ -186,6 +212,8 @@ def affine_rows(
     is_irregular = np.asarray(is_irregular, dtype=bool)
     if not operands or any(v.ndim != 1 for v in operands) or irregular.ndim != 1:
         raise TypeError("affine_rows needs 1-D operands and a 1-D vector of irregular values")
+    if len(operands) > MAX_OPERANDS:
+        raise ValueError(f"affine_rows takes at most {MAX_OPERANDS} operands, got {len(operands)}")
     if coefficients.ndim != 2 or coefficients.shape[0] != len(operands) + 1:
         raise ValueError(
             f"coefficients must have one row per operand plus one, got {coefficients.shape}"
@@ -233,9 +261,10 @@ def register_numba_affine_rows() -> None:
         groups, grouped, runs, nnz = op.groups, op.grouped, op.runs, op.nnz
         q = len(op.inner_inputs) - 1
         names = [f"v{i}" for i in range(q)]
+        padded = names + names[:1] * (MAX_OPERANDS - q)
         source = (
             f"def affine_rows_numba({', '.join(names)}, irregular):\n"
-            f"    return affine_rows_kernel(({', '.join(names)},), irregular, groups, grouped,"
+            f"    return affine_rows_kernel(({', '.join(padded)},), irregular, groups, grouped,"
             " runs, nnz)\n"
         )
         scope = {
