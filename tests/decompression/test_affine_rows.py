@@ -18,10 +18,16 @@ from sparsediff.decompression.affine_rows import (
     affine_rows_kernel,
     affine_runs,
     operand_groups,
+    positions_of_runs,
     warm_up_kernel,
 )
 
-MODES = ["CVM", "FAST_COMPILE", pytest.param("NUMBA", marks=pytest.mark.numba)]
+MODES = [
+    "CVM",
+    "FAST_COMPILE",
+    pytest.param("NUMBA", marks=pytest.mark.numba),
+    pytest.param("JAX", marks=pytest.mark.jax),
+]
 
 
 def _reference(operands, irregular, coefficients, sources, is_irregular):
@@ -80,12 +86,15 @@ def test_operand_groups_pad_with_zero_coefficients(q):
 @pytest.mark.parametrize("q", [1, 4, 6], ids=lambda q: f"q={q}")
 @pytest.mark.parametrize("shuffle", [False, True], ids=["runs", "scattered"])
 def test_affine_rows_equals_the_dense_algebra(mode, q, shuffle):
+    if mode == "JAX":
+        pytest.importorskip("jax")
     rng = np.random.default_rng(q + 10 * shuffle)
     case = _case(rng, m=37, width=7, q=q, n_out=150, irregular_fraction=0.2, shuffle=shuffle)
     vs, irr, out = _graph(*case)
     f = pytensor.function([*vs, irr], out, mode=mode)
     operands, irregular = case[0], case[1]
-    np.testing.assert_allclose(f(*operands, irregular), _reference(*case), rtol=1e-12, atol=1e-12)
+    got = np.asarray(f(*operands, irregular))
+    np.testing.assert_allclose(got, _reference(*case), rtol=1e-12, atol=1e-12)
     assert any(isinstance(n.op, AffineRows) for n in f.maker.fgraph.toposort())
 
 
@@ -189,3 +198,15 @@ def test_precompile_covers_every_operand_count():
     assert len(affine_rows_kernel.signatures) == compiled
     with pytest.raises(ValueError, match="at most"):
         _graph(*_case(rng, m=5, width=3, q=9, n_out=10, irregular_fraction=0.0, shuffle=False))
+
+
+def test_runs_give_back_every_position():
+    rng = np.random.default_rng(5)
+    sources = rng.permutation(60)[:40]
+    irregular = rng.uniform(size=40) < 0.3
+    source, kind = positions_of_runs(affine_runs(sources, irregular), 40)
+    np.testing.assert_array_equal(kind == 1, irregular)
+    np.testing.assert_array_equal(source[~irregular], sources[~irregular])
+    np.testing.assert_array_equal(source[irregular], np.arange(irregular.sum()))
+    with pytest.raises(ValueError, match="cover"):
+        positions_of_runs(affine_runs(sources, irregular), 41)
