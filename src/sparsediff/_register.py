@@ -61,6 +61,7 @@ from sparsediff.backends.numba_csm import (
 from sparsediff.backends.numba_fusion import SPLIT_POSITION, split_wide_composites
 from sparsediff.compression.forward_rules import FORWARD_RULES, register_forward_rule
 from sparsediff.compression.vectorize import VECTORIZE_RULES
+from sparsediff.decompression.affine_rows import register_numba_affine_rows
 from sparsediff.decompression.assemble import share_constant_csm_structure
 from sparsediff.decompression.substitution import register_numba_substitute
 from sparsediff.linalg.ops import register_numba_linalg
@@ -94,6 +95,7 @@ def register_all() -> None:
     except ValueError:  # registered by an earlier copy of sparsediff (its modules re-imported)
         pass
     register_numba_substitute()
+    register_numba_affine_rows()
     register_numba_shared_csm()
     register_numba_linalg()
     _register_lazy()

@@ -8,7 +8,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.tensor.elemwise import Elemwise
+import scipy.sparse as sp
 
 import sparsediff as sd
 from sparsediff import decompression, problems
@@ -18,6 +18,8 @@ from sparsediff.compression.slots import (
     slot_layout,
     slot_permutation,
 )
+from sparsediff.decompression.affine_rows import AffineRows
+from sparsediff.decompression.assemble import SharedStructureCSM
 
 
 def test_slot_permutation_orders_each_rows_colors_then_the_unused():
@@ -54,9 +56,9 @@ def _plan_parts(problem):
 def test_slot_layout_gathers_the_same_entries_for_the_driven_cavity():
     problem = problems.cavity2d(40)
     plan, B, positions = _plan_parts(problem)
-    out = slot_layout(B, positions)
-    assert out is not None
-    B_slot, slot_positions = out
+    layout = slot_layout(B, positions)
+    assert layout is not None and layout.fused is not None  # the cavity is affine
+    B_slot, slot_positions = layout.matrix, layout.positions
     assert B_slot.type.shape == (problem.n, plan.n_colors)
     # interior rows share one row of constants: only the rows near the walls are apart
     f = pytensor.function(
@@ -64,12 +66,14 @@ def test_slot_layout_gathers_the_same_entries_for_the_driven_cavity():
         [
             decompression.gather(B, positions[0], lift=False),
             decompression.gather(B_slot, slot_positions[0], lift=False),
+            layout.fused(slot_positions[0]),
         ],
         mode="FAST_COMPILE",
     )
     x = np.random.default_rng(0).uniform(-0.5, 0.5, problem.n)
-    old, new = f(x)
+    old, new, fused = f(x)
     np.testing.assert_allclose(new, old, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(fused, old, rtol=1e-12, atol=1e-12)
     # CSR order and every interior row full: mostly consecutive positions
     assert np.mean(np.diff(slot_positions[0]) == 1) > 0.9
 
@@ -91,9 +95,10 @@ def test_slot_layout_declines_what_it_cannot_permute():
 def test_driven_cavity_plan_uses_the_slot_layout(mode):
     problem = problems.cavity2d(40)
     f = pytensor.function([problem.x], sd.jacobian(problem.expression, problem.x), mode=mode)
-    if mode == "CVM":  # the irregular rows written into the regular ones, then one gather
-        names = [type(node.op).__name__ for node in f.maker.fgraph.toposort()]
-        assert names.count("AdvancedIncSubtensor1") == 1 and names.count("AdvancedSubtensor1") >= 1
+    names = [type(node.op).__name__ for node in f.maker.fgraph.toposort()]
+    # the nonzeros written in one pass: no scatter, no matrix product, no join
+    assert names.count("AffineRows") == 1
+    assert not {"AdvancedIncSubtensor1", "Dot22", "Dot", "Join"} & set(names)
     x = np.random.default_rng(1).uniform(-0.5, 0.5, problem.n)
     ref = problem.jacobian(x)  # analytic (checked against dense AD in tests/test_problems.py)
     np.testing.assert_allclose(f(x).toarray(), ref.toarray(), rtol=1e-11, atol=1e-11)
@@ -110,31 +115,44 @@ def _cavity_and_dense(nx: int = 40, seed: int = 2):
     return problem, J, x, pytensor.function([problem.x], dense, mode="CVM")(x)
 
 
-def test_driven_cavity_regular_rows_are_one_matrix_product():
+def test_driven_cavity_regular_rows_are_one_pass():
     """The regression this guards: the regular rows computed by one elementwise loop that
     broadcasts ``(1, n_colors)`` constants against ``(m, 1)`` columns (PyTensor's C loop: 4 ns
-    a value, 5.6 ms at n = 10⁵). Now one ``Dot22`` of the stacked operands, and no elementwise
-    node writes more than the irregular rows' share of the ``m × n_colors`` values."""
+    a value, 5.6 ms at n = 10⁵), or as a matrix product, a row scatter and a gather. Now one
+    ``AffineRows`` writes the nonzeros, and no node but it writes more than the irregular rows'
+    share of the ``m × n_colors`` values."""
     problem, J, _, _ = _cavity_and_dense()
     plan = sd.jacobian_plan(problem.expression, problem.x)
     f = pytensor.function([problem.x], J, mode="CVM")
     nodes = f.maker.fgraph.toposort()
-    names = [type(node.op).__name__ for node in nodes]
-    assert names.count("Dot22") == 1 and names.count("Join") == 1
+    (fused,) = [node for node in nodes if isinstance(node.op, AffineRows)]
+    assert fused.op.runs.shape[0] < problem.n / 4  # long runs: whole rows, mostly
     biggest = max(
         int(np.prod(node.outputs[0].type.shape))
         for node in nodes
-        if isinstance(node.op, Elemwise) and None not in node.outputs[0].type.shape
+        if node is not fused
+        and None not in node.outputs[0].type.shape
+        and not isinstance(node.op, SharedStructureCSM)
     )
     assert biggest < problem.n * plan.n_colors * MAX_IRREGULAR_FRACTION
 
 
 @pytest.mark.parametrize(
-    "mode", ["CVM", "FAST_COMPILE", pytest.param("NUMBA", marks=pytest.mark.numba)]
+    "mode",
+    [
+        "CVM",
+        "FAST_COMPILE",
+        pytest.param("NUMBA", marks=pytest.mark.numba),
+        pytest.param("JAX", marks=pytest.mark.jax),
+    ],
 )
 def test_driven_cavity_product_equals_the_dense_jacobian(mode):
+    if mode == "JAX":
+        pytest.importorskip("jax")
     problem, J, x, reference = _cavity_and_dense()
     sparse = pytensor.function([problem.x], J, mode=mode)(x)
+    if mode == "JAX":  # a BCSR
+        sparse = sp.csr_array(np.asarray(sparse.todense()))
     assert sparse.nnz == problem.pattern().nnz  # the pattern, not one entry more or less
     np.testing.assert_allclose(sparse.toarray(), reference, rtol=1e-11, atol=1e-11)
 
@@ -162,21 +180,20 @@ def _affine_case(expression_of):
     ],
     ids=["affine", "negated", "invariant product", "bilinear", "exp", "divided", "divisor"],
 )
-def test_slot_layout_takes_the_product_only_where_affine(expression_of, affine):
+def test_slot_layout_fuses_only_where_affine(expression_of, affine):
     x, B, positions = _affine_case(expression_of)
-    out = slot_layout(B, positions)
-    assert out is not None
-    B_slot, slot_positions = out
-    f = pytensor.function(
-        [x],
-        [
-            decompression.gather(B, positions[0], lift=False),
-            decompression.gather(B_slot, slot_positions[0], lift=False),
-        ],
-        mode="FAST_COMPILE",
-    )
-    ops = [type(node.op).__name__ for node in f.maker.fgraph.toposort()]
-    assert ("Dot" in " ".join(ops)) == affine
+    layout = slot_layout(B, positions)
+    assert layout is not None
+    assert (layout.fused is not None) == affine
+    slot_positions = layout.positions[0]
+    outputs = [
+        decompression.gather(B, positions[0], lift=False),
+        decompression.gather(layout.matrix, slot_positions, lift=False),
+    ]
+    if affine:
+        outputs.append(layout.fused(slot_positions))
+    f = pytensor.function([x], outputs, mode="FAST_COMPILE")
     xv = np.random.default_rng(3).uniform(-1, 1, 6)
-    old, new = f(xv)
-    np.testing.assert_allclose(new, old, rtol=1e-13, atol=1e-13)
+    old, *new = f(xv)
+    for values in new:
+        np.testing.assert_allclose(values, old, rtol=1e-12, atol=1e-12)

@@ -33,12 +33,12 @@ def test_graph_traffic_counts_reads_and_writes():
 
 def test_driven_cavity_takes_the_slot_layout():
     """Every entry but the center varies, in pieces that overlap: lifting would split and join
-    them; the slot layout computes them as one matrix product of the four stacked convective
-    operands (one Join) with one row scatter. At 20×20 most rows touch a wall, the slot layout
-    does not apply and the lift stays."""
+    them; the slot layout writes the nonzeros in one pass from the four convective operands
+    (``AffineRows``: no join, no matrix product, no scatter). At 20×20 most rows touch a wall,
+    the slot layout does not apply and the lift stays."""
     names = _compiled_ops(problems.cavity2d(40))
-    assert names.count("Join") == 1 and names.count("Dot22") == 1
-    assert names.count("AdvancedIncSubtensor1") == 1
+    assert names.count("AffineRows") == 1
+    assert not {"Join", "Dot22", "AdvancedIncSubtensor1"} & set(names)
     small = _compiled_ops(problems.cavity2d(20))
     assert "Join" in small
 

@@ -15,13 +15,18 @@ boundary) computed apart and written into place. The per-call work is then one f
 elementwise pass over ``m × n_colors`` values with broadcast operands and one gather that is
 nearly the identity (CSR order), instead of reading ``n_colors × m`` constants per operand.
 Where that pass is affine in the color-invariant operands (the driven cavity: its convective
-term is bilinear in ψ), it is folded into a coefficient matrix and computed as one matrix
-product of the stacked operands instead (:meth:`_Tree.build_affine`).
+term is bilinear in ψ), it is folded into a coefficient matrix (the affine form
+``[1, v_1, …] @ A``) and evaluated by one kernel that writes each nonzero straight into the
+CSR data
+(:meth:`_Tree.affine_form`, :mod:`sparsediff.decompression.affine_rows`).
 
 :func:`slot_layout` returns None when ``B`` is not of that form; the plan then keeps ``B``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pytensor.tensor as pt
@@ -32,13 +37,21 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
 from pytensor.tensor.shape import Reshape
 
-__all__ = ["MAX_AFFINE_TERMS", "MAX_IRREGULAR_FRACTION", "slot_layout", "slot_permutation"]
+from sparsediff.decompression.affine_rows import MAX_OPERANDS, affine_rows
+
+__all__ = [
+    "MAX_AFFINE_TERMS",
+    "MAX_IRREGULAR_FRACTION",
+    "SlotLayout",
+    "slot_layout",
+    "slot_permutation",
+]
 
 #: Above this fraction of irregular rows the slot layout is not built (nothing to share).
 MAX_IRREGULAR_FRACTION = 0.25
-#: The regular rows are computed as one matrix product when their expression is affine in at
-#: most this many color-invariant operands (see :meth:`_Tree.build_affine`).
-MAX_AFFINE_TERMS = 8
+#: The regular rows are computed in their affine form when their expression is affine in at
+#: most this many color-invariant operands (see :meth:`_Tree.affine_form`).
+MAX_AFFINE_TERMS = MAX_OPERANDS
 #: Rows sampled to find the common row of each slotted constant.
 REFERENCE_SAMPLE = 4096
 
@@ -99,12 +112,27 @@ class _NotSlotted(Exception):
     pass
 
 
-def slot_layout(
-    compressed: Variable, positions: list[np.ndarray]
-) -> tuple[Variable, list[np.ndarray]] | None:
-    """``(B', positions')``: ``B'`` of shape ``(m, n_colors)`` in slot layout and every block's
-    positions into ``B'.ravel()``; None when ``compressed`` is not an elementwise expression of
-    constants and color-invariant values, or when most rows are irregular."""
+@dataclass(frozen=True)
+class SlotLayout:
+    """The compressed matrix in slot layout (what :func:`slot_layout` returns).
+
+    ``matrix`` is ``B'`` of shape ``(m, n_colors)`` as one elementwise pass (what the plan
+    weighs against the other gathers); ``positions`` are every block's positions into
+    ``matrix.ravel()``. Where the regular rows are affine in the color-invariant operands,
+    ``fused`` builds a block's nonzeros straight from the operands
+    (:func:`~sparsediff.decompression.affine_rows.affine_rows`: each nonzero written once, no
+    ``m × n_colors`` intermediate); else it is None and the nonzeros are a gather of
+    ``matrix``."""
+
+    matrix: Variable
+    positions: list[np.ndarray]
+    fused: Callable[[np.ndarray], Variable] | None = None
+
+
+def slot_layout(compressed: Variable, positions: list[np.ndarray]) -> SlotLayout | None:
+    """``compressed`` in slot layout (:class:`SlotLayout`); None when it is not an
+    elementwise expression of constants and color-invariant values, or when most rows are
+    irregular."""
     shape = _static(compressed)
     if shape is None or len(shape) != 2 or not positions:
         return None
@@ -129,21 +157,33 @@ def slot_layout(
     if irregular.size > MAX_IRREGULAR_FRACTION * m:
         return None
     apart = tree.build(irregular) if irregular.size else None
-
-    def with_irregular(regular: Variable) -> Variable:
-        if apart is not None:
-            regular = pt.set_subtensor(regular[pt.constant(irregular)], apart)
-        return regular.astype(compressed.dtype)
-
-    elementwise = with_irregular(tree.build(None))
-    product = tree.build_affine()
-    out = elementwise if product is None else with_irregular(product)
-    # What the plan weighs against the other gathers (graph_traffic): the elementwise form. The
-    # product moves a little more data (the stacked operands) yet runs faster on every backend
-    # (see _Tree.build_affine), so it is taken wherever the elementwise slot layout would be.
-    out.tag.traffic_proxy = elementwise
+    matrix = tree.build(None)
+    if apart is not None:
+        matrix = pt.set_subtensor(matrix[pt.constant(irregular)], apart)
+    matrix = matrix.astype(compressed.dtype)
     bounds = np.cumsum([np.asarray(p).size for p in positions])[:-1]
-    return out, np.split(flat, bounds)
+    affine = tree.affine_form()
+    fused = None
+    if affine is not None:
+        operands, coefficients = affine
+        coefficients = coefficients.astype(compressed.dtype)
+        apart_flat = None if apart is None else apart.astype(compressed.dtype).ravel()
+        row_of_irregular = np.full(m, -1, dtype=np.int64)
+        row_of_irregular[irregular] = np.arange(irregular.size)
+
+        def fused(block_positions: np.ndarray) -> Variable:
+            block_positions = np.asarray(block_positions, dtype=np.int64)
+            rows, slots = np.divmod(block_positions, n_colors)
+            at = row_of_irregular[rows]
+            is_irregular = at >= 0
+            if apart_flat is None:
+                values = pt.zeros((0,), dtype=compressed.dtype)
+            else:
+                picks = at[is_irregular] * n_colors + slots[is_irregular]
+                values = apart_flat[pt.constant(picks)]
+            return affine_rows(operands, values, coefficients, block_positions, is_irregular)
+
+    return SlotLayout(matrix, np.split(flat, bounds), fused)
 
 
 class _Tree:
@@ -230,17 +270,16 @@ class _Tree:
             out = pt.broadcast_to(out, target)
         return out
 
-    def build_affine(self) -> Variable | None:
-        """``B'`` at every row as ``[1, v_1, ..., v_q] @ A`` when the regular rows' expression is
-        affine in the color-invariant operands ``v_i`` (``A``: ``(q + 1, n_colors)``, folded at
-        plan time); None otherwise.
+    def affine_form(self) -> tuple[list[Variable], np.ndarray] | None:
+        """``([v_1, ..., v_q], A)`` when the regular rows' expression is ``[1, v_1, ..., v_q] @
+        A`` (the ``v_i``: the color-invariant operands as ``(m,)`` vectors; ``A``: ``(q + 1,
+        n_colors)``, folded at plan time); None where it is not affine in them.
 
         The elementwise form broadcasts ``(1, n_colors)`` constants against ``(m, 1)`` columns,
         and both backends loop over that badly: PyTensor's C loop costs about 4 ns per value with
         a few such operands (the driven cavity's 13 slots × 4 convective terms: 5.6 ms at
-        n = 10⁵), Numba's about 1.5. The same values as one ``(m, q + 1) @ (q + 1, n_colors)``
-        product (the operands stacked by one contiguous join, the constant term through a row
-        of ones) run in BLAS (0.9 ms). The rows near the boundary are still computed apart.
+        n = 10⁵), Numba's about 1.5. The affine form is evaluated by one kernel that writes
+        each nonzero once (:mod:`sparsediff.decompression.affine_rows`).
         """
         try:
             terms = self._affine(self.root, {})
@@ -256,16 +295,15 @@ class _Tree:
         if not np.isfinite(coefficients).all():
             return None
         dtype = self.root.dtype
-        rows = [pt.ones((self.m,), dtype=dtype)]
+        operands = []
         for v in leaves:
             full = (
                 v
                 if not any(v.type.broadcastable[1:])
                 else pt.broadcast_to(v, (1, *self.core_shape[1:]))
             )
-            rows.append(full.reshape((self.m,)).astype(dtype))
-        stacked = pt.stack(rows)  # (q + 1, m): one contiguous copy
-        return pt.dot(stacked.T, pt.constant(coefficients.astype(dtype)))
+            operands.append(full.reshape((self.m,)).astype(dtype))
+        return operands, coefficients
 
     def _affine(self, var: Variable, memo: dict) -> dict:
         """``var`` at the regular rows as ``{operand: coefficient row}`` (key None: the constant

@@ -36,7 +36,7 @@ from sparsediff._validate import as_expression, as_wrt_list
 from sparsediff.coloring import check_coloring, color, lower_bound
 from sparsediff.coloring.validity import as_colors, bidirectional_pair
 from sparsediff.compression.folding import graph_traffic
-from sparsediff.compression.slots import slot_layout
+from sparsediff.compression.slots import SlotLayout, slot_layout
 from sparsediff.decompression import Layout
 from sparsediff.plans import buildable
 from sparsediff.plans.common import (
@@ -351,7 +351,7 @@ class JacobianPlan(PatternStats):
                     )
                 if slotted[0] is None:
                     return None
-                return slotted[0][0], slotted[0][1][slotted[1].index(block)]
+                return slotted[0], slotted[0].positions[slotted[1].index(block)]
 
             datas = []
             for b, (lay, pos) in enumerate(zip(self.layouts, self.positions, strict=True)):
@@ -738,7 +738,7 @@ def _decompress(
     source: Variable,
     positions: np.ndarray,
     lift: bool,
-    slot_alternative: Callable[[], tuple[Variable, np.ndarray] | None] | None = None,
+    slot_alternative: Callable[[], tuple[SlotLayout, np.ndarray] | None] | None = None,
 ) -> Variable:
     """The nonzeros gathered from the compressed matrix: lifted through its arithmetic, unless
     the plain gather moves clearly less data.
@@ -762,15 +762,13 @@ def _decompress(
         # gather moves 0.32× the lifted one's data, yet took 0.14 against 0.087 ms per call
         # and 25.0 against 13.7 s CPU on a fresh Numba cache's first call (bench_latency).
         return decompression.gather(source, positions, lift=True)
+    layout, slot_positions = alternative
     plain = decompression.gather(source, positions, lift=False)
-    slotted = decompression.gather(alternative[0], alternative[1], lift=False)
-    # the slot layout's regular rows as one matrix product are weighed in their elementwise
-    # form (compression.slots: the product moves more data but is faster)
-    proxy = getattr(alternative[0].tag, "traffic_proxy", alternative[0])
-    traffic = {
-        plain: graph_traffic([plain]),
-        slotted: graph_traffic([decompression.gather(proxy, alternative[1], lift=False)]),
-    }
+    elementwise = decompression.gather(layout.matrix, slot_positions, lift=False)
+    # the affine form of the regular rows (compression.slots) is weighed as the elementwise
+    # pass: it moves less than that pass and its gather
+    slotted = elementwise if layout.fused is None else layout.fused(slot_positions)
+    traffic = {plain: graph_traffic([plain]), slotted: graph_traffic([elementwise])}
     best = min((plain, slotted), key=traffic.__getitem__)
     best_traffic = traffic[best]
     if positions.size > LIFT_ESTIMATE_MIN_NNZ:
