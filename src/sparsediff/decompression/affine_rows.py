@@ -27,6 +27,8 @@ import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
 from pytensor.graph.basic import Variable
 
+from sparsediff._jit import kernel
+
 __all__ = [
     "MAX_OPERANDS",
     "AffineRows",
@@ -87,7 +89,7 @@ def operand_groups(coefficients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return groups, grouped
 
 
-@numba.njit(cache=True, fastmath={"contract"})  # FMA; NaN and inf semantics kept
+@kernel(fastmath={"contract"})  # FMA; NaN and inf semantics kept
 def _affine_pass(v0, v1, v2, v3, a, runs, out, accumulate):
     """One pass: ``out[p] (+)= a[0, r] + Σ_j v_j[k] a[j + 1, r]`` over the affine runs."""
     width = a.shape[1]
@@ -117,7 +119,7 @@ def _affine_pass(v0, v1, v2, v3, a, runs, out, accumulate):
             k += 1
 
 
-@numba.njit(cache=True)
+@kernel
 def affine_rows_kernel(operands, irregular, groups, grouped, runs, nnz):
     """The output of :class:`AffineRows` (``groups``, ``grouped``: :func:`operand_groups`)."""
     out = np.empty(nnz, dtype=grouped.dtype)
