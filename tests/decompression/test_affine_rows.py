@@ -18,7 +18,6 @@ from sparsediff.decompression.affine_rows import (
     affine_rows_kernel,
     affine_runs,
     operand_groups,
-    positions_of_runs,
     warm_up_kernel,
 )
 
@@ -198,15 +197,3 @@ def test_precompile_covers_every_operand_count():
     assert len(affine_rows_kernel.signatures) == compiled
     with pytest.raises(ValueError, match="at most"):
         _graph(*_case(rng, m=5, width=3, q=9, n_out=10, irregular_fraction=0.0, shuffle=False))
-
-
-def test_runs_give_back_every_position():
-    rng = np.random.default_rng(5)
-    sources = rng.permutation(60)[:40]
-    irregular = rng.uniform(size=40) < 0.3
-    source, kind = positions_of_runs(affine_runs(sources, irregular), 40)
-    np.testing.assert_array_equal(kind == 1, irregular)
-    np.testing.assert_array_equal(source[~irregular], sources[~irregular])
-    np.testing.assert_array_equal(source[irregular], np.arange(irregular.sum()))
-    with pytest.raises(ValueError, match="cover"):
-        positions_of_runs(affine_runs(sources, irregular), 41)

@@ -12,8 +12,6 @@ PyTensor 3.0.7 cannot compile a graph that *builds* a sparse matrix with ``mode=
 * ``CSC(...)`` is stored as the BCSR of the transpose and returned transposed, a ``BCOO``
   (JAX has no BCSC).
 * sparsediff's ``Substitute`` (acyclic Hessians) becomes a ``lax.fori_loop`` over its levels;
-* sparsediff's ``AffineRows`` (the driven cavity's nonzeros) becomes one fused loop of gathers
-  at constant indices, not its inner graph's product, join and gather;
 * a constant-index ``AdvancedIncSubtensor1`` with distinct indices may become row blocks of
   elementwise selects (:mod:`sparsediff.backends.jax_blocks`) or a gather
   (:mod:`sparsediff.backends.jax_scatter`); loading the backend also keeps XLA's large buffers
@@ -70,10 +68,6 @@ def register_jax() -> None:
     from sparsediff.decompression.substitution import Substitute, jax_funcify_substitute
 
     jax_funcify.register(Substitute)(jax_funcify_substitute)
-
-    from sparsediff.decompression.affine_rows import AffineRows, jax_funcify_affine_rows
-
-    jax_funcify.register(AffineRows)(jax_funcify_affine_rows)
 
     from sparsediff.backends.jax_scatter import register_scatter_as_gather
 
