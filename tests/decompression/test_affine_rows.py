@@ -197,3 +197,35 @@ def test_precompile_covers_every_operand_count():
     assert len(affine_rows_kernel.signatures) == compiled
     with pytest.raises(ValueError, match="at most"):
         _graph(*_case(rng, m=5, width=3, q=9, n_out=10, irregular_fraction=0.0, shuffle=False))
+
+
+@pytest.mark.parametrize(
+    "operand_dtype, coefficient_dtype, expected",
+    [
+        ("float32", "float64", "float64"),
+        ("float64", "float32", "float64"),
+        ("float32", "float32", "float32"),
+    ],
+)
+def test_output_dtype_is_the_upcast_on_c_and_python(operand_dtype, coefficient_dtype, expected):
+    rng = np.random.default_rng(6)
+    operands, irregular, coefficients, sources, is_irregular = _case(
+        rng, m=8, width=3, q=2, n_out=20, irregular_fraction=0.2, shuffle=False
+    )
+    operands = [v.astype(operand_dtype) for v in operands]
+    irregular = irregular.astype(operand_dtype)
+    vs = [pt.vector(f"v{i}", shape=(v.size,), dtype=operand_dtype) for i, v in enumerate(operands)]
+    irr = pt.vector("irr", shape=(irregular.size,), dtype=operand_dtype)
+    out = affine_rows(vs, irr, coefficients.astype(coefficient_dtype), sources, is_irregular)
+    assert out.dtype == expected
+    reference = _reference(
+        [v.astype(float) for v in operands],
+        irregular.astype(float),
+        coefficients.astype(coefficient_dtype).astype(float),
+        sources,
+        is_irregular,
+    )
+    for mode in ("CVM", "FAST_COMPILE"):
+        got = pytensor.function([*vs, irr], out, mode=mode)(*operands, irregular)
+        assert got.dtype == expected
+        np.testing.assert_allclose(got, reference, rtol=1e-5, atol=1e-5)

@@ -28,6 +28,7 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.compile.builders import OpFromGraph
 from pytensor.graph.basic import Variable
+from pytensor.scalar import upcast
 
 from sparsediff._jit import kernel
 
@@ -239,7 +240,8 @@ def affine_rows(
     regular_sources = sources[~is_irregular]
     if regular_sources.size and (regular_sources.min() < 0 or regular_sources.max() >= m * width):
         raise ValueError("a source position lies outside S")
-    dtype = pt.as_tensor_variable(coefficients).dtype
+    # the output's dtype, and the kernel's (it writes in the coefficients' dtype)
+    dtype = upcast(coefficients.dtype, irregular.dtype, *(v.dtype for v in operands))
     coefficients = coefficients.astype(dtype)
 
     inner_operands = [v.type() for v in operands]
