@@ -17,8 +17,7 @@ nearly the identity (CSR order), instead of reading ``n_colors × m`` constants 
 Where that pass is affine in the color-invariant operands (the driven cavity: its convective
 term is bilinear in ψ), it is folded into a coefficient matrix (the affine form
 ``[1, v_1, …] @ A``) and evaluated by one kernel that writes each nonzero straight into the
-CSR data
-(:meth:`_Tree.affine_form`, :mod:`sparsediff.decompression.affine_rows`).
+CSR data (:meth:`_Tree.affine_form`, :mod:`sparsediff.decompression.affine_rows`).
 
 :func:`slot_layout` returns None when ``B`` is not of that form; the plan then keeps ``B``.
 """

@@ -107,7 +107,8 @@ def _affine_pass(v0, v1, v2, v3, a, runs, out, accumulate):
             x0, x1, x2, x3 = v0[k], v1[k], v2[k], v3[k]
             if r == 0 and stop == width and not accumulate:
                 # a whole row (most of them), written through a view from 0: this loop
-                # vectorizes (measured 1.6x faster than indexing ``out`` at an offset)
+                # vectorizes (the kernel at n ≈ 10⁵: 1.4–1.7 ms indexing ``out`` at an offset,
+                # 0.8–1.2 ms so)
                 o = out[dst + done : dst + done + width]
                 for c in range(width):
                     o[c] = a0[c] + x0 * a1[c] + x1 * a2[c] + x2 * a3[c] + x3 * a4[c]

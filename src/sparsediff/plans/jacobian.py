@@ -764,13 +764,14 @@ def _decompress(
         return decompression.gather(source, positions, lift=True)
     layout, slot_positions = alternative
     plain = decompression.gather(source, positions, lift=False)
-    elementwise = decompression.gather(layout.matrix, slot_positions, lift=False)
-    # the affine form of the regular rows (compression.slots) is weighed as the elementwise
-    # pass: it moves less than that pass and its gather
-    slotted = elementwise if layout.fused is None else layout.fused(slot_positions)
-    traffic = {plain: graph_traffic([plain]), slotted: graph_traffic([elementwise])}
+    slotted = decompression.gather(layout.matrix, slot_positions, lift=False)
+    traffic = {plain: graph_traffic([plain]), slotted: graph_traffic([slotted])}
     best = min((plain, slotted), key=traffic.__getitem__)
     best_traffic = traffic[best]
+    if best is slotted and layout.fused is not None:
+        # the affine form of the regular rows (compression.slots), weighed as the elementwise
+        # pass it replaces (it moves less than that pass and its gather); built only if taken
+        best = layout.fused(slot_positions)
     if positions.size > LIFT_ESTIMATE_MIN_NNZ:
         estimate = _lifted_traffic_estimate(source, positions)
         if best_traffic * LIFT_ESTIMATE_TOLERANCE <= PLAIN_GATHER_MARGIN * estimate:
