@@ -294,7 +294,8 @@ def run_tools_apart(family, n, tools, repeats, budget_s, timeout_s, max_memory_g
         if merged is None:
             merged = res
         rows[tool] = res["tools"][tool]
-        residuals.update(res.get("residuals", {}))
+        for key, stats in res.get("residuals", {}).items():
+            residuals.setdefault(key, stats)  # the first tool's (sparsediff's) process
     if merged is None:
         return {"problem": family, "n": n, "error": f"{why}; every tool alone failed too"}
     merged.update(tools=rows, residuals=residuals, peak_rss_gib=peak, wall_s=wall, apart=why)
