@@ -60,6 +60,36 @@ def test_as_pattern_is_canonical_and_checks_shape():
         as_pattern(object.__new__(_Unconvertible), (2, 2), "sparsity")
 
 
+def test_as_pattern_trusts_scipys_canonical_flag_and_still_canonicalizes_the_rest(monkeypatch):
+    """A pattern SciPy has already found canonical is not checked again (the plan passes the
+    detected pattern through four calls); unsorted, duplicated or zero entries still are."""
+    import scipy.sparse._compressed as compressed
+
+    canonical = sp.csr_array(sp.random(50, 40, density=0.2, random_state=0, format="csr") != 0)
+    assert canonical.has_canonical_format  # computed, and cached on the object
+    calls = []
+    check = compressed.csr_has_canonical_format
+    monkeypatch.setattr(
+        compressed, "csr_has_canonical_format", lambda *a: calls.append(1) or check(*a)
+    )
+    out = as_pattern(canonical, (50, 40))
+    again = as_pattern(out)
+    assert calls == []
+    for p in (out, again):
+        assert p.has_canonical_format and (p != canonical).nnz == 0
+    # unsorted and duplicated entries, and stored zeros, with no cached flag: canonicalized
+    messy = sp.csr_array(
+        (np.array([1.0, 1.0, 0.0, 1.0]), np.array([2, 0, 1, 2]), np.array([0, 4])), (1, 3)
+    )
+    p = as_pattern(messy)
+    assert calls and p.indices.tolist() == [0, 2] and p.data.all()
+    # a zero stored in a canonical pattern is dropped, the flag kept
+    zero = sp.csr_array((np.array([1.0, 0.0]), np.array([0, 1]), np.array([0, 2])), (1, 2))
+    assert zero.has_canonical_format
+    p = as_pattern(zero)
+    assert p.nnz == 1 and p.indices.tolist() == [0] and p.has_canonical_format
+
+
 class _Unconvertible:
     def __array__(self, *args, **kwargs):
         raise RuntimeError("no")

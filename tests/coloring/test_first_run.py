@@ -8,6 +8,7 @@ no color count (and, on the patterns here, no color) against running every order
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -186,9 +187,10 @@ def test_single_bucket_is_the_queue_pushing_one_at_a_time_gives(tie, extra):
 
 
 def _dsatur_with_full_work_arrays(g):
-    """DSATUR as it was called before its work arrays were trimmed: the queue filled by
-    :func:`fill_buckets` with ``n`` buckets, ``forbidden`` of ``n + 1`` entries."""
-    from sparsediff.coloring.greedy import DSATUR_MAX_WORDS, _dsatur
+    """DSATUR as it was called before its work arrays were trimmed and its per-vertex state
+    interleaved: the queue filled by :func:`fill_buckets` with ``n`` buckets, ``forbidden`` of
+    ``n + 1`` entries, one int64 array per field."""
+    from sparsediff.coloring.greedy import DSATUR_MAX_WORDS
 
     n = g.n
     deg = degrees(g)
@@ -197,13 +199,118 @@ def _dsatur_with_full_work_arrays(g):
     head, nxt, prv = fill_buckets(np.zeros(n, dtype=np.int64), deg, max(n, maxd + 2))
     colors = np.full(n, -1, dtype=np.int64)
     order = np.empty(n, dtype=np.int64)
-    _dsatur(
+    _dsatur_separate_arrays(
         n, g.a_ptr, g.a_idx, g.b_ptr, g.b_idx, deg, maxd, words, colors, order,
         np.zeros(n * words, dtype=np.uint64), np.zeros(n, dtype=np.int64),
         np.full(n + 1, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64),
         np.empty(maxd + 1, dtype=np.int64), head, nxt, prv,
     )  # fmt: skip
     return colors, order
+
+
+@numba.njit
+def _dsatur_separate_arrays(
+    n,
+    a_ptr,
+    a_idx,
+    b_ptr,
+    b_idx,
+    deg,
+    maxd,
+    words,
+    colors,
+    order,
+    masks,
+    sat,
+    forbidden,
+    mark,
+    uncolored,
+    head,
+    nxt,
+    prv,
+):
+    """DSATUR as it was before its per-vertex state was interleaved (one array per field)."""
+    nbits = 64 * words
+    hi = 0
+    one = np.uint64(1)
+    for step in range(n):
+        while head[hi] < 0:
+            hi -= 1
+        v = head[hi]
+        # take v out of its bucket (the queue moves are written out here, not called: a
+        # function called with different constant arguments is compiled once for each)
+        p = prv[v]
+        q = nxt[v]
+        if p >= 0:
+            nxt[p] = q
+        else:
+            head[sat[v]] = q
+        if q >= 0:
+            prv[q] = p
+        prv[v] = -1
+        nxt[v] = -1
+        order[step] = v
+        # one walk: forbid the neighbours' colors, collect the uncolored neighbours
+        mark[v] = v
+        m = 0
+        for k in range(a_ptr[v], a_ptr[v + 1]):
+            i = a_idx[k]
+            for s in range(b_ptr[i], b_ptr[i + 1]):
+                u = b_idx[s]
+                if mark[u] == v:
+                    continue
+                mark[u] = v
+                cu = colors[u]
+                if cu >= 0:
+                    forbidden[cu] = v
+                else:
+                    uncolored[m] = u
+                    m += 1
+        c = 0
+        while forbidden[c] == v:
+            c += 1
+        colors[v] = c
+        # saturation of the uncolored neighbours: does c add a new color around u?
+        w = c // 64
+        bit = one << np.uint64(c % 64)
+        for t in range(m):
+            u = uncolored[t]
+            if c < nbits:
+                slot = u * words + w
+                if masks[slot] & bit:
+                    continue
+                masks[slot] |= bit
+            else:
+                seen = False
+                for k2 in range(a_ptr[u], a_ptr[u + 1]):
+                    i2 = a_idx[k2]
+                    for s2 in range(b_ptr[i2], b_ptr[i2 + 1]):
+                        x = b_idx[s2]
+                        if x != v and x != u and colors[x] == c:
+                            seen = True
+                            break
+                    if seen:
+                        break
+                if seen:
+                    continue
+            # move u up one bucket
+            p = prv[u]
+            q = nxt[u]
+            if p >= 0:
+                nxt[p] = q
+            else:
+                head[sat[u]] = q
+            if q >= 0:
+                prv[q] = p
+            sat[u] += 1
+            h = head[sat[u]]
+            nxt[u] = h
+            prv[u] = -1
+            if h >= 0:
+                prv[h] = u
+            head[sat[u]] = u
+            if sat[u] > hi:
+                hi = sat[u]
 
 
 @settings(max_examples=60, deadline=None)
@@ -225,6 +332,37 @@ def test_dsatur_unchanged_by_its_trimmed_work_arrays_on_stencils(P):
     colors, order = dsatur(g)
     want_colors, want_order = _dsatur_with_full_work_arrays(g)
     assert np.array_equal(colors, want_colors) and np.array_equal(order, want_order)
+
+
+def _many_colors(m: int, n: int, density: float, full_rows: int, seed: int):
+    rng = np.random.default_rng(seed)
+    P = rng.random((m, n)) < density
+    P[:full_rows] = True  # a full row: every column its own color
+    return P
+
+
+@pytest.mark.parametrize(
+    "P",
+    [
+        _many_colors(120, 90, 0.3, 0, 0),  # tens of colors: bit 31 of a mask piece
+        _many_colors(200, 150, 0.5, 0, 1),  # over 64 colors: a second mask word
+        _many_colors(30, 600, 0.02, 1, 2),  # 600 colors, over 512: the neighbourhood scan
+    ],
+    ids=["bit31", "two_words", "fallback"],
+)
+def test_dsatur_interleaved_state_unchanged_on_many_colors(P):
+    """The 32-bit mask pieces of the interleaved state (bit 31 makes an int32 piece negative),
+    several mask words and the scan beyond them give the colors and order of one array per
+    field."""
+    from sparsediff.coloring.greedy import dsatur
+
+    g = bipartite(as_structure(P))
+    assert g.a_idx.dtype == np.int32
+    colors, order = dsatur(g)
+    want_colors, want_order = _dsatur_with_full_work_arrays(g)
+    assert np.array_equal(colors, want_colors) and np.array_equal(order, want_order)
+    assert colors.dtype == order.dtype == np.int64
+    assert colors.max() + 1 > {120: 32, 200: 64, 30: 512}[P.shape[0]]
 
 
 def test_precompile_entry_point_runs(capsys):

@@ -44,14 +44,16 @@ def dsatur(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np.nda
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if deg is None:
         deg = degrees(g)
-    words = max(1, int(min(DSATUR_MAX_WORDS, (int(deg.max()) + 1 + 63) // 64)))
     maxd = int(deg.max())
+    words = max(1, int(min(DSATUR_MAX_WORDS, (maxd + 1 + 63) // 64)))
     # work arrays allocated here: each NumPy constructor inside a kernel is one more function
     # for Numba to compile on a first run. They take the graph's index type (int32 below 2³¹
-    # entries): the kernel is bound by memory traffic, 2-D Bratu at n = 10⁶ runs about a
-    # sixth faster than on int64 arrays; colors and order are returned as int64.
+    # entries): the kernel is bound by memory traffic; colors and order are returned as int64.
     dt = g.a_idx.dtype
-    colors = np.full(n, -1, dtype=dt)
+    state = np.zeros((n, _state_stride(words)), dtype=dt)
+    state[:, _COLOR] = -1
+    state[:, _MARK] = -1
+    head, state[:, _NEXT], state[:, _PREV] = single_bucket(deg, maxd + 2, dtype=dt)
     order = np.empty(n, dtype=dt)
     _dsatur(
         n,
@@ -59,19 +61,28 @@ def dsatur(g: TwoHop, deg: np.ndarray | None = None) -> tuple[np.ndarray, np.nda
         g.a_idx,
         g.b_ptr,
         g.b_idx,
-        deg,
-        maxd,
-        words,
-        colors,
+        state.shape[1],
+        64 * words,
+        state.reshape(-1),
         order,
-        np.zeros(n * words, dtype=np.uint64),
-        np.zeros(n, dtype=dt),
         np.full(maxd + 2, -1, dtype=dt),  # colors stay within 0 … maxd
-        np.full(n, -1, dtype=dt),
         np.empty(maxd + 1, dtype=dt),
-        *single_bucket(deg, maxd + 2, dtype=dt),
+        head,
     )
-    return colors.astype(np.int64), order.astype(np.int64)
+    return state[:, _COLOR].astype(np.int64), order.astype(np.int64)
+
+
+#: DSATUR's per-vertex state, one row of ``state`` per vertex (:func:`_dsatur`): color, mark,
+#: saturation, next and previous vertex in its bucket, then the saturation bitmask in 32-bit
+#: pieces.
+_COLOR, _MARK, _SAT, _NEXT, _PREV, _MASK = range(6)
+
+
+def _state_stride(words: int) -> int:
+    """Entries per vertex in DSATUR's state: 5 fields and ``2 · words`` mask pieces, padded
+    from 7 to 8 (a vertex never straddles a cache line at one mask word)."""
+    stride = _MASK + 2 * words
+    return 8 if stride == 7 else stride
 
 
 def recolor_by_classes(g: TwoHop, colors: np.ndarray) -> np.ndarray:
@@ -97,61 +108,41 @@ def _reverse_class_order(colors: np.ndarray, k: int) -> np.ndarray:
 
 
 @kernel
-def _dsatur(
-    n,
-    a_ptr,
-    a_idx,
-    b_ptr,
-    b_idx,
-    deg,
-    maxd,
-    words,
-    colors,
-    order,
-    masks,
-    sat,
-    forbidden,
-    mark,
-    uncolored,
-    head,
-    nxt,
-    prv,
-):
+def _dsatur(n, a_ptr, a_idx, b_ptr, b_idx, stride, nbits, state, order, forbidden, uncolored, head):
     """Bucket queue on saturation; ties go to the most recently touched vertex (LIFO), which
-    makes the coloring grow as a front, and initially to the largest degree. Fills ``colors``
-    (all -1 on entry) and ``order``; ``masks`` (``n · words``), ``sat`` (zeros), ``forbidden``,
-    ``mark`` (-1) and ``uncolored`` (distinct uncolored neighbours of a vertex) are scratch."""
-    nbits = 64 * words
+    makes the coloring grow as a front, and initially to the largest degree. Vertex ``v``'s
+    state is ``state[v * stride : (v + 1) * stride]`` (fields: ``_COLOR`` … ``_MASK``): DSATUR
+    visits vertices along a front that jumps across the index range (on 2-D Bratu by a grid
+    row per step), and one cache line then holds what separate arrays spread over six. Fills
+    the colors (all -1 on entry) and ``order``; ``forbidden`` (-1) and ``uncolored`` (distinct
+    uncolored neighbours of a vertex) are scratch."""
     hi = 0
-    one = np.uint64(1)
     for step in range(n):
         while head[hi] < 0:
             hi -= 1
         v = head[hi]
-        # take v out of its bucket (the queue moves are written out here, not called: a
-        # function called with different constant arguments is compiled once for each)
-        p = prv[v]
-        q = nxt[v]
-        if p >= 0:
-            nxt[p] = q
-        else:
-            head[sat[v]] = q
+        sv = v * stride
+        # take v out of its bucket, whose head it is (the queue moves are written out here,
+        # not called: a function called with different constant arguments is compiled once
+        # for each)
+        q = state[sv + 3]
+        head[hi] = q
         if q >= 0:
-            prv[q] = p
-        prv[v] = -1
-        nxt[v] = -1
+            state[q * stride + 4] = -1
+        state[sv + 3] = -1
         order[step] = v
         # one walk: forbid the neighbours' colors, collect the uncolored neighbours
-        mark[v] = v
+        state[sv + 1] = v
         m = 0
         for k in range(a_ptr[v], a_ptr[v + 1]):
             i = a_idx[k]
             for s in range(b_ptr[i], b_ptr[i + 1]):
                 u = b_idx[s]
-                if mark[u] == v:
+                su = u * stride
+                if state[su + 1] == v:
                     continue
-                mark[u] = v
-                cu = colors[u]
+                state[su + 1] = v
+                cu = state[su]
                 if cu >= 0:
                     forbidden[cu] = v
                 else:
@@ -160,24 +151,27 @@ def _dsatur(
         c = 0
         while forbidden[c] == v:
             c += 1
-        colors[v] = c
-        # saturation of the uncolored neighbours: does c add a new color around u?
-        w = c // 64
-        bit = one << np.uint64(c % 64)
+        state[sv] = c
+        # saturation of the uncolored neighbours: does c add a new color around u? (the
+        # mask pieces are 32 bits wide, so that they fit an int32 state: bit 31 makes the
+        # piece negative, which the masking below reads and writes back unchanged)
+        piece = 5 + c // 32
+        bit = 1 << (c % 32)
         for t in range(m):
             u = uncolored[t]
+            su = u * stride
             if c < nbits:
-                slot = u * words + w
-                if masks[slot] & bit:
+                word = state[su + piece]
+                if word & bit:
                     continue
-                masks[slot] |= bit
+                state[su + piece] = word | bit
             else:
                 seen = False
                 for k2 in range(a_ptr[u], a_ptr[u + 1]):
                     i2 = a_idx[k2]
                     for s2 in range(b_ptr[i2], b_ptr[i2 + 1]):
                         x = b_idx[s2]
-                        if x != v and x != u and colors[x] == c:
+                        if x != v and x != u and state[x * stride] == c:
                             seen = True
                             break
                     if seen:
@@ -185,20 +179,22 @@ def _dsatur(
                 if seen:
                     continue
             # move u up one bucket
-            p = prv[u]
-            q = nxt[u]
+            p = state[su + 4]
+            q = state[su + 3]
+            level = state[su + 2]
             if p >= 0:
-                nxt[p] = q
+                state[p * stride + 3] = q
             else:
-                head[sat[u]] = q
+                head[level] = q
             if q >= 0:
-                prv[q] = p
-            sat[u] += 1
-            h = head[sat[u]]
-            nxt[u] = h
-            prv[u] = -1
+                state[q * stride + 4] = p
+            level += 1
+            state[su + 2] = level
+            h = head[level]
+            state[su + 3] = h
+            state[su + 4] = -1
             if h >= 0:
-                prv[h] = u
-            head[sat[u]] = u
-            if sat[u] > hi:
-                hi = sat[u]
+                state[h * stride + 4] = u
+            head[level] = u
+            if level > hi:
+                hi = level

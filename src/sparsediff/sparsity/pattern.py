@@ -38,8 +38,12 @@ def identity(n: int) -> Pattern:
 def as_pattern(matrix, shape: tuple[int, int] | None = None, what: str = "pattern") -> Pattern:
     """Canonical boolean CSR from any sparse or dense matrix (stored zeros dropped); a clear
     error naming ``what`` when it is not a two-dimensional matrix of ``shape``."""
+    known_canonical = False
     if sp.issparse(matrix):
         out = sp.csr_array(matrix, dtype=bool)
+        # a canonical CSR pattern SciPy has already checked (the detected pattern, passed on
+        # by the plan through three more calls): not checked again, one O(nnz) pass each
+        known_canonical = matrix.format == "csr" and getattr(matrix, "_has_canonical_format", False)
     else:
         try:
             arr = np.asarray(matrix, dtype=bool)
@@ -51,9 +55,13 @@ def as_pattern(matrix, shape: tuple[int, int] | None = None, what: str = "patter
         out = sp.csr_array(arr)
     if shape is not None and tuple(out.shape) != tuple(shape):
         raise ValueError(f"{what} has shape {tuple(out.shape)}, expected {tuple(shape)}")
-    out.eliminate_zeros()
-    out.sum_duplicates()
-    out.sort_indices()
+    if not out.data.all():  # reading the bool data is cheaper than SciPy's compaction pass
+        out.eliminate_zeros()  # keeps a canonical structure canonical
+    if known_canonical:
+        out.has_canonical_format = True
+    else:
+        out.sum_duplicates()
+        out.sort_indices()
     return out
 
 
