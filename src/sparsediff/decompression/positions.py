@@ -79,7 +79,8 @@ def layout(pattern, format: str = "csr") -> Layout:
         major = np.repeat(np.arange(p.shape[1], dtype=np.int64), np.diff(p.indptr))
         rows, cols = minor, major
     else:
-        minor = p.indices.astype(np.int64)
+        # the pattern's own int64 indices, not a copy (nothing writes into a layout's arrays)
+        minor = np.asarray(p.indices, dtype=np.int64)
         major = np.repeat(np.arange(p.shape[0], dtype=np.int64), np.diff(p.indptr))
         rows, cols = major, minor
     return Layout(

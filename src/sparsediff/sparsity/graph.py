@@ -125,5 +125,6 @@ def wrt_seeds(fresh_wrt: Sequence[Variable]) -> tuple[dict[Variable, pat.Pattern
     seeds = {}
     for w, size, offset in zip(fresh_wrt, sizes, offsets, strict=False):
         eye = pat.identity(size)
-        seeds[w] = sp.csr_array((eye.data, eye.indices + offset, eye.indptr), shape=(size, n_wrt))
+        cols = eye.indices + offset if offset else eye.indices  # one wrt: no shifted copy
+        seeds[w] = sp.csr_array((eye.data, cols, eye.indptr), shape=(size, n_wrt))
     return seeds, list(offsets)

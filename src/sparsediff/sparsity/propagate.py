@@ -168,8 +168,9 @@ def propagate(
     times the final one, and memory touched for the first time is what a first plan pays for.
     """
     patterns: dict[Variable, pat.Pattern | None] = dict(seeds)
-    ctx = RuleContext(n_wrt=n_wrt, propagate=propagate)
+    ctx = RuleContext(n_wrt=n_wrt, propagate=propagate, defer_unions=True)
     order = fgraph.toposort()
+    outputs = set(fgraph.outputs)
     uses: dict[Variable, int] | None = None
     if outputs_only:
         uses = {}
@@ -180,6 +181,9 @@ def propagate(
             uses[v] = uses.get(v, 0) + 1  # never dropped
     for node in order:
         _propagate_node(node, patterns, seeds, ctx, n_wrt)
+        for v in node.outputs:
+            if isinstance(patterns.get(v), pat.Deferred) and not _merge_later(fgraph, v, outputs):
+                patterns[v] = patterns[v].merge()
         if uses is not None:
             for v in node.inputs:
                 uses[v] -= 1
@@ -188,7 +192,29 @@ def propagate(
             for v in node.outputs:
                 if v not in uses:  # an output nothing reads
                     patterns.pop(v, None)
+    for v, p in patterns.items():  # kept intermediates (outputs_only=False): merged too
+        if isinstance(p, pat.Deferred):
+            patterns[v] = p.merge()
     return patterns
+
+
+def _merge_later(fgraph: FunctionGraph, var: Variable, outputs) -> bool:
+    """Whether the :class:`~sparsediff.sparsity.pattern.Deferred` union of ``var`` can stay
+    unmerged: its one client is an elemwise node, which flattens it into its own union. With
+    two clients or more each would merge it again; any other rule reads CSR arrays."""
+    if var in outputs:
+        return False
+    clients = fgraph.clients.get(var, ())
+    if len(clients) != 1:
+        return False
+    node = clients[0][0]
+    return isinstance(node, Apply) and find_rule(node.op) is _elemwise_rule()
+
+
+def _elemwise_rule():
+    from sparsediff.sparsity.rules.elemwise import elemwise_rule
+
+    return elemwise_rule
 
 
 def _propagate_node(node: Apply, patterns, seeds, ctx: RuleContext, n_wrt: int) -> None:
@@ -196,6 +222,8 @@ def _propagate_node(node: Apply, patterns, seeds, ctx: RuleContext, n_wrt: int) 
     input_patterns = [patterns.get(v) for v in node.inputs]
     if all(p is None for p in input_patterns):
         return
+    if find_rule(node.op) is not _elemwise_rule():  # a Deferred reaches elemwise rules only
+        input_patterns = [p.merge() if isinstance(p, pat.Deferred) else p for p in input_patterns]
     if not any(_differentiable(out) for out in node.outputs):
         return  # integer/boolean results (Shape, comparisons...) carry no derivative
     if any(isinstance(out.type, SparseTensorType) for out in node.outputs):
@@ -210,9 +238,14 @@ def _propagate_node(node: Apply, patterns, seeds, ctx: RuleContext, n_wrt: int) 
             outputs = rule(node.op, node, input_patterns, ctx)
         except NotConcrete as exc:
             message = _value_dependent_message(node, seeds)
-            outputs = _fallback(node, input_patterns, ctx, str(exc), message)
+            merged = [p.merge() if isinstance(p, pat.Deferred) else p for p in input_patterns]
+            outputs = _fallback(node, merged, ctx, str(exc), message)
     for out, p in zip(node.outputs, outputs, strict=True):
-        if p is None or not _differentiable(out) or p.nnz == 0:
+        if (
+            p is None
+            or not _differentiable(out)
+            or (not isinstance(p, pat.Deferred) and p.nnz == 0)
+        ):
             patterns[out] = None
             continue
         size = ctx.size(out)

@@ -51,6 +51,9 @@ class RuleContext:
     n_wrt: int
     shapes: dict[Variable, tuple[int, ...]] = field(default_factory=dict)
     propagate: Callable | None = None  # recursive detection, for Ops with inner graphs
+    #: the elemwise rule may return :class:`~sparsediff.sparsity.pattern.Deferred` unions
+    #: (only :func:`~sparsediff.sparsity.propagate.propagate` sets it: it merges them)
+    defer_unions: bool = False
 
     def shape(self, var: Variable) -> tuple[int, ...]:
         """The concrete shape of ``var``; raises :class:`NotConcrete` if it is symbolic."""

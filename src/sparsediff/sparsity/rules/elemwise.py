@@ -97,6 +97,7 @@ def _input_masks(scalar_op, node, ctx: RuleContext, out_shape) -> list[np.ndarra
 
 
 def elemwise_rule(op: Elemwise, node, input_patterns, ctx: RuleContext):
+    input_patterns = list(input_patterns)
     out_shape = ctx.shape(node.outputs[0])
     deps = scalar_dependencies(op.scalar_op, len(node.inputs))
     masks = _input_masks(op.scalar_op, node, ctx, out_shape)
@@ -108,11 +109,15 @@ def elemwise_rule(op: Elemwise, node, input_patterns, ctx: RuleContext):
             p = input_patterns[i]
             if p is None:
                 continue
+            if isinstance(p, pat.Deferred) and (
+                masks[i] is not None or ctx.shape(node.inputs[i]) != out_shape
+            ):
+                p = input_patterns[i] = p.merge()  # rows gathered or masked: merged first
             if i not in broadcast_cache:
                 broadcast_cache[i] = broadcast_pattern(p, ctx.shape(node.inputs[i]), out_shape)
             part = broadcast_cache[i]
             if masks[i] is not None:
                 part = pat.mask_rows(part, masks[i])
             parts.append(part)
-        outputs.append(pat.union(parts))
+        outputs.append(pat.deferred_union(parts) if ctx.defer_unions else pat.union(parts))
     return outputs
