@@ -8,8 +8,9 @@ Checks (all on CPU, small sizes):
   and ``J @ v`` in JAX equals SciPy's;
 * :func:`sparsediff.backends.jax_function.jax_callable` gives the same values as the PyTensor
   function, works under ``jax.jit``/``vmap``, and refuses what it cannot represent;
-* loading the JAX backend keeps XLA's large buffers in the heap
-  (:mod:`sparsediff.backends.jax_memory`), and ``SPARSEDIFF_JAX_MALLOC=0`` leaves it alone.
+* loading the JAX backend keeps XLA's large buffers in the heap and gives threads started
+  afterwards no arena of their own (:mod:`sparsediff.backends.jax_memory`), and
+  ``SPARSEDIFF_JAX_MALLOC=0`` leaves the allocator alone.
 """
 
 from __future__ import annotations
@@ -153,22 +154,47 @@ def _child_flag(env_value):
         env.pop("SPARSEDIFF_JAX_MALLOC", None)
     else:
         env["SPARSEDIFF_JAX_MALLOC"] = env_value
+    # arenas: glibc's malloc_info lists one <heap nr=…> per arena; four threads that allocate
+    # after the backend loaded add none when the policy holds, one each otherwise
     code = (
+        "import ctypes, os, tempfile, threading, numpy as np\n"
         "import sparsediff, pytensor.link.jax.dispatch\n"
         "from sparsediff.backends.jax_memory import large_buffers_kept_in_heap\n"
-        "print(large_buffers_kept_in_heap())\n"
+        "libc = ctypes.CDLL('libc.so.6')\n"
+        "libc.fopen.restype = ctypes.c_void_p\n"
+        "libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]\n"
+        "libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]\n"
+        "libc.fclose.argtypes = [ctypes.c_void_p]\n"
+        "def arenas():\n"
+        "    path = tempfile.mktemp()\n"
+        "    f = libc.fopen(path.encode(), b'w'); libc.malloc_info(0, f); libc.fclose(f)\n"
+        "    text = open(path).read(); os.remove(path)\n"
+        "    return text.count('<heap nr=')\n"
+        "before = arenas()\n"
+        "kept = []\n"
+        "def work():\n"
+        "    kept.append(np.ones(1 << 16))\n"
+        "gate = threading.Barrier(4)\n"
+        "def run():\n"
+        "    gate.wait(); work()\n"
+        "threads = [threading.Thread(target=run) for _ in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(large_buffers_kept_in_heap(), arenas() - before)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout.strip().splitlines()[-1]
+    kept, new_arenas = out.stdout.strip().splitlines()[-1].split()
+    return kept, int(new_arenas)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
 def test_loading_jax_backend_keeps_buffers_in_heap_unless_opted_out():
-    assert _child_flag(None) == "True"
-    assert _child_flag("0") == "False"
+    assert _child_flag(None) == ("True", 0)
+    kept, new_arenas = _child_flag("0")
+    assert kept == "False"
+    assert new_arenas > 0  # the check can fail: without the policy each thread gets an arena
 
 
 def _random_schedule(seed):

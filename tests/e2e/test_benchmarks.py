@@ -135,13 +135,13 @@ def test_one_case_end_to_end(tmp_path):
 
     # --readme: the summary replaces exactly what lies between the markers, twice in a row
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{harness.README_START}\nold\n{harness.README_END}\noutro\n")
+    readme.write_text(f"intro\n{harness.README_START}\nstale table\n{harness.README_END}\noutro\n")
     monkey_png = tmp_path / "missing.png"  # no plot: the README still gets its table
     for _ in range(2):
         harness.update_readme([res], meta, monkey_png, readme=readme)
         updated = readme.read_text()
         assert updated.startswith("intro\n") and updated.endswith("outro\n")
-        assert "old" not in updated and updated.count(harness.README_START) == 1
+        assert "stale table" not in updated and updated.count(harness.README_START) == 1
         assert "| fd1d | 60 |" in updated and "Command: `test`" in updated
     readme.write_text("no markers")
     with pytest.raises(SystemExit, match="markers"):

@@ -10,10 +10,17 @@ VM, one process, medians: filling a fresh 5·10⁶-double array in a jitted func
 a constant-index scatter into it 24 ms → 4.4 ms, the bratu2d Jacobian at n = 10⁶ 51 ms → 13 ms.
 
 :func:`keep_large_buffers_in_heap` raises glibc's mmap and trim thresholds (``mallopt``), so
-such buffers come from the heap and a freed one is reused by the next call, already faulted in.
-The cost is that the process keeps up to :data:`THRESHOLD` of freed memory instead of returning
-it to the kernel. It is process-wide: sparsediff applies it when PyTensor's JAX backend is loaded
-(:func:`sparsediff.backends.jax.register_jax`), i.e. only for JAX users; set
+such buffers come from the heap and a freed one is reused by the next call, already faulted in,
+and limits glibc to one arena: XLA runs calls on its worker threads, and a thread's own arena
+keeps its memory in ``mmap``'d heaps of at most 64 MiB that are unmapped once free, whatever the
+thresholds. With several arenas the faults came back depending on the process's history (fd1d
+n = 10⁶, one process holding sparsediff's JAX Jacobian and asdex: 4.2–12 ms and 13–23 ms
+against 3.2–3.9 and 6.5–8 ms with one arena). The arena limit only reaches threads that have
+not allocated yet: in a process that ran XLA before loading PyTensor's JAX backend, set
+``MALLOC_ARENA_MAX=1`` in the environment instead. The cost is that the process keeps up to
+:data:`THRESHOLD` of freed memory instead of returning it to the kernel, and that its threads
+share one arena's lock. It is process-wide: sparsediff applies it when PyTensor's JAX backend
+is loaded (:func:`sparsediff.backends.jax.register_jax`), i.e. only for JAX users; set
 ``SPARSEDIFF_JAX_MALLOC=0`` before that to leave the allocator alone. A no-op off glibc.
 """
 
@@ -30,6 +37,7 @@ __all__ = ["THRESHOLD", "keep_large_buffers_in_heap", "large_buffers_kept_in_hea
 THRESHOLD = 1 << 30
 _M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 _ENV = "SPARSEDIFF_JAX_MALLOC"
 _applied = False
 
@@ -40,7 +48,8 @@ def large_buffers_kept_in_heap() -> bool:
 
 
 def keep_large_buffers_in_heap() -> bool:
-    """Raise glibc's mmap/trim thresholds to :data:`THRESHOLD` (once); return whether applied.
+    """Raise glibc's mmap/trim thresholds to :data:`THRESHOLD` and limit it to one arena
+    (once); return whether applied.
 
     Returns False (and changes nothing) off Linux/glibc or when ``SPARSEDIFF_JAX_MALLOC=0``.
     """
@@ -60,5 +69,7 @@ def keep_large_buffers_in_heap() -> bool:
     mallopt.restype = ctypes.c_int
     ok = mallopt(_M_MMAP_THRESHOLD, THRESHOLD) == 1
     ok = (mallopt(_M_TRIM_THRESHOLD, THRESHOLD) == 1) and ok
+    # one arena for the threads to come (XLA's workers): see the module docstring
+    ok = (mallopt(_M_ARENA_MAX, 1) == 1) and ok
     _applied = ok
     return ok
