@@ -7,6 +7,9 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pytensor.tensor.shape import Reshape
 
 from sparsediff import ColoringError
 from sparsediff.compression import seed_matrix
@@ -18,7 +21,7 @@ from sparsediff.decompression import (
     reverse_positions,
     star_positions,
 )
-from tests.jacobian_helpers import greedy_coloring
+from tests.jacobian_helpers import dense_reference, greedy_coloring
 
 
 def _random_sparse(m, n, density, seed):
@@ -239,3 +242,147 @@ def test_gather_lifts_through_join_so_the_compressed_matrix_is_never_built():
     assert biggest <= prob.pattern().nnz  # not n_colors × m = 4·10⁶
     x = np.linspace(0.5, 1.0, 2000)
     np.testing.assert_allclose(fn(x).toarray(), prob.jacobian(x).toarray(), rtol=1e-14)
+
+
+# --- the row form: a derivative shared by w entries of a row ---------------------------------
+
+
+def _index_and_float_constant_sizes(out):
+    nodes = pytensor.graph.traversal.applys_between(
+        pytensor.graph.traversal.graph_inputs([out]), [out]
+    )
+    return {
+        (str(i.dtype), int(np.asarray(i.data).size))
+        for n in nodes
+        for i in n.inputs
+        if isinstance(i, pt.TensorConstant) and np.asarray(i.data).ndim > 0
+    }
+
+
+@pytest.mark.parametrize(
+    ("flat", "width"),
+    [
+        ([3, 3, 5, 5, 9, 9], 2),
+        ([1, 1, 1, 0, 0, 0], 3),
+        ([4, 4, 7, 7, 7, 7], 2),  # runs of 2 and 4: a row of 2 equal entries each time
+        ([0, 1, 2, 3], 1),
+        ([2, 2, 2, 2], 1),  # one value: a broadcast, not rows
+        ([2, 2, 3], 1),
+        ([0, 0, 1, 1, 2], 1),
+        ([5, 5, 6, 6, 6, 7], 1),
+    ],
+)
+def test_repeat_width(flat, width):
+    from sparsediff.decompression.lift import _repeat_width
+
+    assert _repeat_width(np.array(flat, dtype=np.int64)) == width
+
+
+@pytest.mark.parametrize(
+    "mode", ["FAST_COMPILE", "CVM", pytest.param("NUMBA", marks=pytest.mark.numba)]
+)
+def test_repeated_derivative_is_gathered_once_per_row(mode):
+    """±cos(x[i+1] - x[i]) in the two entries of each row: cos is read once per row and the
+    seed's signs are one row of constants, not vectors of the 2(n - 1) entries."""
+    n = 40
+    x = pt.vector("x", shape=(n,))
+    signs = np.tile(np.array([[-1.0], [1.0]]), (1, n - 1))  # (2 colors, n - 1 rows)
+    B = pt.cos(x[1:] - x[:-1])[None, :] * signs
+    positions = np.stack([np.arange(n - 1), (n - 1) + np.arange(n - 1)], axis=1).ravel()
+    lifted = gather(B, positions)
+    xv = np.random.default_rng(0).uniform(0, 1, n)
+    want = np.stack([-np.cos(np.diff(xv)), np.cos(np.diff(xv))], axis=1).ravel()
+    fn = pytensor.function([x], [lifted, gather(B, positions, lift=False)], mode=mode)
+    got, plain = fn(xv)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(plain, want)
+    sizes = _index_and_float_constant_sizes(lifted)
+    assert not [s for s in sizes if s[1] >= n - 1], sizes  # no per-entry index or constant
+
+
+def test_rows_with_a_repeated_and_a_varying_leaf():
+    """u[j] · v[k] at entries (k, j) for k in {0, 1}: u repeats in each pair, v alternates (a
+    gather of the pair's two values), a constant differs from row to row."""
+    m = 9
+    x = pt.vector("x", shape=(m + 2,))
+    u, v = pt.exp(x[:m]), pt.sin(x[m:])
+    c = np.arange(2.0 * m).reshape(2, m) + 1.0
+    B = u[None, :] * v[:, None] * c + 2.0
+    positions = np.stack([np.arange(m), m + np.arange(m)], axis=1).ravel()  # (0, j), (1, j)
+    xv = np.linspace(0.1, 1.1, m + 2)
+    fn = pytensor.function([x], [gather(B, positions), gather(B, positions, lift=False)])
+    got, plain = fn(xv)
+    want = (np.exp(xv[:m])[None, :] * np.sin(xv[m:])[:, None] * c + 2.0).ravel()[positions]
+    np.testing.assert_allclose(got, want, rtol=1e-15)
+    np.testing.assert_allclose(plain, want, rtol=1e-15)
+
+
+def test_rows_are_not_used_where_an_operand_is_partly_constant():
+    """A factor constant at some of the entries (a seed's zeros) keeps the flat form: values
+    equal the plain gather."""
+    n = 12
+    x = pt.vector("x", shape=(n,))
+    c = np.ones((2, n - 1))
+    c[0, ::3] = 0.0
+    B = pt.cos(x[1:] - x[:-1])[None, :] * c * pt.exp(x[:-1])[None, :]
+    positions = np.stack([np.arange(n - 1), (n - 1) + np.arange(n - 1)], axis=1).ravel()
+    xv = np.linspace(0.2, 0.9, n)
+    got, plain = pytensor.function([x], [gather(B, positions), gather(B, positions, lift=False)])(
+        xv
+    )
+    np.testing.assert_allclose(got, plain, rtol=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    m=st.integers(2, 12),
+    w=st.integers(2, 4),
+    rows=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+    op=st.sampled_from(["mul", "add", "sub_exp"]),
+)
+def test_rows_equal_the_plain_gather_on_random_repeats(m, w, rows, seed, op):
+    """Random positions, each repeated w times in a row, into a (w, m) product of operands
+    that vary along columns, along rows, or not at all: the lifted gather equals the plain one."""
+    rng = np.random.default_rng(seed)
+    x = pt.vector("x", shape=(m + w,))
+    along_cols = pt.cos(x[:m])[None, :]
+    along_rows = pt.exp(x[m:])[:, None]
+    c = rng.choice([-1.0, 1.0, 2.0], size=(1, w)).T * np.ones((w, m))
+    if op == "mul":
+        B = along_cols * c
+    elif op == "add":
+        B = along_cols + along_rows * c
+    else:
+        B = pt.exp(along_cols - c) * along_rows
+    cols = rng.integers(0, m, size=rows)
+    positions = (np.arange(w)[None, :] * m + cols[:, None]).ravel()  # (k, col) for k < w
+    if rng.random() < 0.5:
+        positions = np.repeat(cols, w)  # the same entry w times: all leaves repeat
+    xv = rng.uniform(0.1, 1.0, m + w)
+    fn = pytensor.function([x], [gather(B, positions), gather(B, positions, lift=False)])
+    got, plain = fn(xv)
+    np.testing.assert_allclose(got, plain, rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "mode", ["FAST_COMPILE", "CVM", pytest.param("JAX", marks=pytest.mark.jax)]
+)
+def test_rectangular_jacobian_in_rows_matches_dense(mode):
+    """The built-in ``rectangular`` problem (``sin(x[i+1] - x[i])`` rows) takes the row form
+    and equals the dense ``pytensor.gradient.jacobian``."""
+    import sparsediff as sd
+    from sparsediff import problems
+
+    prob = problems.rectangular(25)
+    J = sd.jacobian(prob.expression, prob.x)
+    assert any(
+        isinstance(n.op, Reshape) and n.outputs[0].ndim == 2
+        for n in pytensor.graph.traversal.applys_between([prob.x], [J])
+    )
+    xv = prob.x0 + np.random.default_rng(3).uniform(0, 0.1, prob.n)
+    got = pytensor.function([prob.x], J, mode=mode)(xv)
+    if not sp.issparse(got):  # JAX: BCSR
+        got = sp.csr_array((np.asarray(got.data), np.asarray(got.indices), np.asarray(got.indptr)))
+    ref = dense_reference(prob.expression, prob.x, [prob.x], [xv])[0]
+    np.testing.assert_allclose(got.toarray(), ref, rtol=1e-13, atol=1e-15)

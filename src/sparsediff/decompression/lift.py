@@ -83,7 +83,18 @@ class _Part:
     ``vidx``. Restricting a part to fewer entries computes (or gathers) only those.
     """
 
-    __slots__ = ("children", "const", "dtype", "expr", "flat", "length", "op", "src", "vidx")
+    __slots__ = (
+        "children",
+        "const",
+        "dtype",
+        "expr",
+        "flat",
+        "length",
+        "no_rows",
+        "op",
+        "src",
+        "vidx",
+    )
 
     def __init__(
         self,
@@ -106,6 +117,7 @@ class _Part:
         self.expr = expr
         self.op = op
         self.children = children
+        self.no_rows = None  # the ``idx`` at which :func:`_in_rows` found no repeated leaf
 
     @property
     def is_constant(self) -> bool:
@@ -142,7 +154,9 @@ class _Part:
             same = idx.size == self.vidx.size and np.array_equal(idx, self.vidx)
         if same and self.expr is not None:
             return self.expr
-        out = self.op(*[c.restrict(idx) for c in self.children])
+        out = _in_rows(self, idx)
+        if out is None:
+            out = self.op(*[c.restrict(idx) for c in self.children])
         if out.type.broadcastable != (False,):
             out = pt.broadcast_to(out, (idx.size,))
         if same:
@@ -181,6 +195,106 @@ class _Part:
 
     def materialize(self) -> Variable:
         return self.restrict(np.arange(self.length))
+
+
+#: Most parts :func:`_in_rows` visits below one part (bounds its plan-time work).
+_ROWS_WALK = 64
+
+
+def _repeat_width(flat: np.ndarray) -> int:
+    """``w > 1`` when ``flat`` is a sequence with each value repeated ``w`` times in a row
+    (``[a, a, b, b, …]``); otherwise 1."""
+    if flat.size < 4:
+        return 1
+    change = np.flatnonzero(flat[1:] != flat[:-1])
+    if change.size == 0:
+        return 1
+    w = int(change[0]) + 1
+    if w < 2 or flat.size % w or not (flat.reshape(-1, w) == flat[::w, None]).all():
+        return 1
+    return w
+
+
+def _fully_varying_at(part: _Part, idx: np.ndarray) -> bool:
+    if part.vidx is None:
+        return True
+    return idx.size <= part.vidx.size and np.isin(idx, part.vidx, assume_unique=True).all()
+
+
+def _row_width(part: _Part, idx: np.ndarray) -> int:
+    """The repeat width the 2-D form of ``part`` at ``idx`` would use: the smallest ``w > 1``
+    of its gathered leaves, below elementwise parts that vary at every entry of ``idx``; 0
+    where a part below is of another kind (partly constant, a join) or the walk passes
+    :data:`_ROWS_WALK` parts, 1 where no leaf repeats."""
+    widths, stack, seen = [], [part], 0
+    while stack:
+        p = stack.pop()
+        seen += 1
+        if seen > _ROWS_WALK or type(p) is not _Part:
+            return 0
+        if p.is_constant:
+            continue
+        if p.src is not None:
+            if p.flat is not None:
+                widths.append(_repeat_width(p.flat[idx]))
+            continue
+        if p.op is None or not _fully_varying_at(p, idx):
+            return 0
+        stack.extend(p.children)
+    repeats = [w for w in widths if w > 1]
+    return min(repeats) if repeats else 1
+
+
+def _rows_of(part: _Part, idx: np.ndarray, w: int) -> Variable:
+    """``part`` at ``idx`` as a graph broadcastable to ``(idx.size // w, w)``, rows of the
+    entries: a leaf whose entries repeat ``w`` times gathers one value per row (a column), a
+    constant equal in every row is one row, equal along every row one column."""
+    rows = idx.size // w
+    if part.is_constant:
+        c = np.broadcast_to(part.const_at(idx), (idx.size,)).astype(part.dtype, copy=False)
+        c = c.reshape(rows, w)
+        if (c == c[:1]).all():
+            c = c[:1]
+        if (c == c[:, :1]).all():
+            c = c[:, :1]
+        return pt.constant(np.ascontiguousarray(c))
+    if part.src is not None:
+        if part.flat is None:  # a broadcast scalar
+            return part.src.reshape((1, 1))
+        f = part.flat[idx].reshape(rows, w)
+        if (f == f[:, :1]).all():
+            return _leaf_gather(part.src, f[:, 0]).reshape((rows, 1))
+        return _leaf_gather(part.src, f.reshape(-1)).reshape((rows, w))
+    return part.op(*[_rows_of(c, idx, w) for c in part.children])
+
+
+def _in_rows(part: _Part, idx: np.ndarray) -> Variable | None:
+    """The values of an elementwise ``part`` at ``idx``, computed on ``(idx.size // w, w)``
+    rows when a leaf below repeats each of its values ``w`` times (a derivative shared by
+    ``w`` entries, e.g. ``±f'(x[i+1] - x[i])`` in the two entries of a row), else None.
+
+    The repeated leaf is then gathered once per row instead of once per entry, and a constant
+    periodic in the rows (a seed's signs) is one row of ``w`` values instead of a vector of
+    the entries: per call, the index and constant vectors of the entries' size are no longer
+    read (JAX: fused into broadcasts; C, Numba: one elementwise loop over the rows, the result
+    reshaped in place).
+    """
+    if part.no_rows is idx:
+        return None
+    w = _row_width(part, idx)
+    if w == 1:  # no leaf below repeats at idx: neither does one below any child
+        stack = [part]
+        while stack:
+            p = stack.pop()
+            if p.src is None and not p.is_constant:
+                p.no_rows = idx
+                stack.extend(p.children)
+    if w < 2:
+        return None
+    out = _rows_of(part, idx, w)
+    if out.type.broadcastable[1]:
+        out = pt.broadcast_to(out, (idx.size // w, w))
+    return out.reshape((idx.size,))
 
 
 class _JoinPart(_Part):
