@@ -317,9 +317,9 @@ def test_rows_with_a_repeated_and_a_varying_leaf():
     np.testing.assert_allclose(plain, want, rtol=1e-15)
 
 
-def test_rows_are_not_used_where_an_operand_is_partly_constant():
-    """A factor constant at some of the entries (a seed's zeros) keeps the flat form: values
-    equal the plain gather."""
+def test_rows_with_a_partly_constant_operand_equal_the_plain_gather():
+    """A factor constant at some of the entries (a seed's zeros): the product is split into
+    pieces (each may take the row form); the values equal the plain gather."""
     n = 12
     x = pt.vector("x", shape=(n,))
     c = np.ones((2, n - 1))
@@ -366,7 +366,13 @@ def test_rows_equal_the_plain_gather_on_random_repeats(m, w, rows, seed, op):
 
 
 @pytest.mark.parametrize(
-    "mode", ["FAST_COMPILE", "CVM", pytest.param("JAX", marks=pytest.mark.jax)]
+    "mode",
+    [
+        "FAST_COMPILE",
+        "CVM",
+        pytest.param("NUMBA", marks=pytest.mark.numba),
+        pytest.param("JAX", marks=pytest.mark.jax),
+    ],
 )
 def test_rectangular_jacobian_in_rows_matches_dense(mode):
     """The built-in ``rectangular`` problem (``sin(x[i+1] - x[i])`` rows) takes the row form
